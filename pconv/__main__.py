@@ -1,0 +1,5 @@
+import sys
+
+from pconv.cli import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""Our weights format: one ``model.safetensors`` whose metadata rebuilds the model.
+
+Metadata keys (all strings, as safetensors requires):
+
+* ``format`` = ``"pconv"`` and ``format_version``;
+* ``config``: the :class:`pconv.unet.UNetConfig` as JSON (input normalisation and training
+  resolution included);
+* ``mask_convention``: how masks are read (fixed; stored so a reader of the file knows);
+* anything else the writer adds (licence, source, training data, loss used ...).
+
+Loading never unpickles anything: a pickled ``.pth``/``.ckpt`` is refused with a message that
+says how to convert it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from pconv.errors import CheckpointError
+from pconv.unet import PConvUNet, UNetConfig
+
+FORMAT = "pconv"
+FORMAT_VERSION = "1"
+MASK_CONVENTION = "network input: 1 = valid pixel; user-facing masks: white/1 = fill"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def save_model(
+    model: PConvUNet,
+    path: str | os.PathLike[str],
+    metadata: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``model`` atomically; ``dtype`` (e.g. ``torch.float16``) shrinks floating weights."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path / WEIGHTS_NAME
+    tensors = {}
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().to("cpu")
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        tensors[name] = t.contiguous()
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    meta.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        config=model.config.to_json(),
+        mask_convention=MASK_CONVENTION,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _looks_pickled(path: Path) -> bool:
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    # zip archives (torch.save since 1.6) and raw pickle protocol 2+ headers
+    return head[:2] == b"PK" or head[:1] == b"\x80"
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of one of our files, checked for format; no tensors are read."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    if _looks_pickled(path):
+        raise CheckpointError(
+            f"{path}: a pickled PyTorch checkpoint, not safetensors; pickles are never loaded. "
+            "Convert published weights with `python -m zoo convert`."
+        )
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise CheckpointError(
+            f"{path}: a safetensors file, but not a pconv model (no pconv config in its metadata)"
+        )
+    return meta
+
+
+def load_weights(
+    path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[PConvUNet, dict[str, str]]:
+    """Build the model the file describes and load its weights; returns (model, metadata)."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        config = UNetConfig.from_dict(json.loads(meta["config"]))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: invalid model config in metadata ({exc})") from None
+    model = PConvUNet(config)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt weights ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("wrong shape", wrong),
+            )
+            if keys
+        )
+        raise CheckpointError(
+            f"{path}: weights do not fit the architecture its config names ({detail})"
+        )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    model.to(device=device, dtype=dtype).eval()
+    return model, meta

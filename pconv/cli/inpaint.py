@@ -1,0 +1,126 @@
+"""``pconv inpaint``: one image and mask, or two folders paired by file stem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pconv.errors import InputError, PConvError
+from pconv.inpaint import DTYPES, inpaint
+from pconv.io import list_images, load_image, load_mask, save_image
+from pconv.models import load_model
+from pconv.unet import PConvUNet
+
+MASK_SUFFIXES = ("", "_mask", "-mask", ".mask")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inpaint",
+        help="fill the masked region of an image (or of every image in a folder)",
+        description=(
+            "Fill the white region of MASK in IMAGE. With folders, each image is paired with the "
+            "mask of the same file stem (also accepted: STEM_mask.png) and results are written "
+            "to OUTPUT/STEM.png. Masks: white = fill; grey levels are binarised at 50%%."
+        ),
+    )
+    p.add_argument("image", type=Path, help="image file, or a folder of images")
+    p.add_argument("--mask", "-m", type=Path, required=True, help="mask file, or a folder of masks")
+    p.add_argument("--output", "-o", type=Path, required=True, help="output file, or a folder")
+    p.add_argument(
+        "--model",
+        default="default",
+        help="zoo name (default, places2, celeba-hq, imagenet), Hub repo id, folder "
+        "or .safetensors file (default: %(default)s)",
+    )
+    p.add_argument(
+        "--resize-mask",
+        action="store_true",
+        help="resize a mask of another size to the image (nearest neighbour)",
+    )
+    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
+    p.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=sorted(DTYPES),
+        help="compute precision (autocast); default %(default)s",
+    )
+    p.set_defaults(run=run)
+
+
+def _find_mask(masks: Path, stem: str) -> Path | None:
+    for suffix in MASK_SUFFIXES:
+        for candidate in sorted(masks.glob(f"{stem}{suffix}.*")):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _inpaint_file(
+    model: PConvUNet, image: Path, mask: Path, output: Path, args: argparse.Namespace
+) -> str:
+    """Inpaint one pair; returns a short word for the summary."""
+    pixels = load_image(image)
+    hole = load_mask(mask)
+    if not hole.any():
+        save_image(pixels, output)
+        return "copied (empty mask)"
+    result = inpaint(
+        pixels,
+        hole,
+        model,
+        device=args.device,
+        dtype=args.dtype,
+        resize_mask_to_image=args.resize_mask,
+    )
+    save_image(np.asarray(result), output)
+    return "filled"
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.image.exists():
+        raise InputError(f"{args.image}: no such file or folder")
+    if not args.mask.exists():
+        raise InputError(f"{args.mask}: no such file or folder")
+    if args.image.is_dir() != args.mask.is_dir():
+        raise InputError("IMAGE and --mask must both be files or both be folders")
+    model = load_model(args.model, device=args.device)
+    if not args.image.is_dir():
+        output = args.output / f"{args.image.stem}.png" if args.output.is_dir() else args.output
+        word = _inpaint_file(model, args.image, args.mask, output, args)
+        print(f"{word}: {output}")
+        return 0
+    return _run_folder(model, args)
+
+
+def _run_folder(model: PConvUNet, args: argparse.Namespace) -> int:
+    images = list_images(args.image)
+    if not images:
+        raise InputError(f"{args.image}: no images found")
+    if args.output.exists() and not args.output.is_dir():
+        raise InputError(f"{args.output}: exists and is not a folder")
+    counts: dict[str, int] = {}
+    failures: list[str] = []
+    start = time.perf_counter()
+    for image in tqdm(images, desc="inpaint", unit="img", file=sys.stderr):
+        mask = _find_mask(args.mask, image.stem)
+        if mask is None:
+            failures.append(f"{image.name}: no mask named {image.stem}.* in {args.mask}")
+            continue
+        try:
+            word = _inpaint_file(model, image, mask, args.output / f"{image.stem}.png", args)
+        except PConvError as exc:
+            failures.append(str(exc))
+            continue
+        counts[word] = counts.get(word, 0) + 1
+    elapsed = time.perf_counter() - start
+    done = ", ".join(f"{n} {word}" for word, n in counts.items()) or "nothing written"
+    print(f"{done}; {len(failures)} failed; {elapsed:.1f} s; results in {args.output}")
+    for line in failures:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 1 if failures else 0

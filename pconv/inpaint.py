@@ -1,0 +1,309 @@
+"""``pconv.inpaint``: fill the holes of images of any size with a PConv U-Net.
+
+Strategy for any image size (a model trained at ``R`` = 256 or 512 pixels):
+
+1. Holes are grouped into *clusters*: holes closer than about ``R/4`` pixels belong together
+   (connected components on a grid of ``R/8``-pixel cells), so two small scratches at opposite
+   corners of a 4K photo are two small jobs, not one huge one.
+2. Each cluster is inpainted on a *context crop*: its bounding box grown by
+   ``max(box side, R/2)`` on every side (clipped to the image), so the model sees about as much
+   surrounding picture as it saw in training.
+3. The crop is worked on at native resolution when it can be; otherwise it is downscaled so the
+   hole's long side is at most ``R`` and the crop has at most ``(2R)^2`` pixels. Downscaling is
+   hole-aware (normalised area averaging: a small pixel counts as known only when every pixel it
+   covers is known), so hole contents never leak in.
+4. The crop is reflect-padded to a multiple of ``2^depth`` (the padding keeps the mask it
+   reflects), run through the model, composited, upscaled (bicubic) when it was downscaled, and
+   only the cluster's hole pixels are pasted back.
+
+Known pixels come back bit-for-bit unchanged, and nothing depends on what the holes held:
+hole pixels are set to zero before any of this runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from pconv.errors import InputError
+from pconv.io import MASK_THRESHOLD, resize_mask
+from pconv.unet import PConvUNet
+
+DTYPES = {
+    "fp32": None,
+    "float32": None,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/``"auto"``: CUDA if present, then Apple MPS, then CPU."""
+    if device not in (None, "auto"):
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _autocast_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return None if dtype == torch.float32 else dtype
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; choose one of fp32, bf16, fp16")
+    return DTYPES[dtype]
+
+
+# -- converting the many accepted input kinds to [B,3,H,W] / [B,H,W] ----------------------------
+
+
+@dataclass
+class _Kind:
+    """How the caller gave the image, so the result comes back the same way."""
+
+    kind: str  # "pil", "numpy", "torch"
+    batched: bool
+    dtype: object = None
+    device: torch.device | None = None
+    channels_first: bool = True
+
+
+def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
+    if isinstance(image, Image.Image):
+        arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(arr).permute(2, 0, 1)[None], _Kind("pil", False)
+    if isinstance(image, np.ndarray):
+        arr = image
+        batched = arr.ndim == 4
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        if arr.ndim not in (3, 4) or arr.shape[-1] not in (1, 3, 4):
+            raise InputError(f"image array must be [H,W,3] or [B,H,W,3], got {image.shape}")
+        kind = _Kind("numpy", batched, dtype=arr.dtype)
+        if arr.dtype == np.uint8:
+            arr = arr.astype(np.float32) / 255.0
+        elif arr.dtype == np.uint16:
+            arr = arr.astype(np.float32) / 65535.0
+        arr = np.asarray(arr, dtype=np.float32)
+        if arr.shape[-1] == 1:
+            arr = np.repeat(arr, 3, axis=-1)
+        t = torch.from_numpy(np.ascontiguousarray(arr[..., :3]))
+        t = t.permute(0, 3, 1, 2) if batched else t.permute(2, 0, 1)[None]
+        return t, kind
+    if isinstance(image, Tensor):
+        if image.dim() not in (3, 4) or image.shape[-3] != 3:
+            raise InputError(f"image tensor must be [3,H,W] or [B,3,H,W], got {tuple(image.shape)}")
+        kind = _Kind("torch", image.dim() == 4, dtype=image.dtype, device=image.device)
+        t = image if image.dim() == 4 else image[None]
+        if not t.is_floating_point():
+            t = t.float() / 255.0
+        return t.detach().to("cpu", torch.float32), kind
+    raise InputError(f"unsupported image type {type(image).__name__}")
+
+
+def _mask_to_tensor(mask: object) -> Tensor:
+    """Any mask (True/1/white = fill) -> bool ``[B,H,W]``, binarised at 0.5."""
+    if isinstance(mask, Image.Image):
+        arr = np.asarray(mask.convert("L"), dtype=np.float32) / 255.0
+    elif isinstance(mask, np.ndarray):
+        arr = mask
+        if arr.dtype == np.uint8:
+            arr = arr.astype(np.float32) / 255.0
+        arr = np.asarray(arr, dtype=np.float32)
+    elif isinstance(mask, Tensor):
+        arr = mask.detach().to("cpu", torch.float32).numpy()
+    else:
+        raise InputError(f"unsupported mask type {type(mask).__name__}")
+    if arr.ndim == 4 and arr.shape[1] == 1:  # [B,1,H,W]
+        arr = arr[:, 0]
+    if arr.ndim == 3 and arr.shape[-1] == 1:  # [H,W,1]
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise InputError(f"mask must be [H,W] or [B,H,W], got shape {mask.shape}")  # type: ignore[union-attr]
+    return torch.from_numpy(arr >= MASK_THRESHOLD)
+
+
+def _tensor_to_kind(t: Tensor, kind: _Kind) -> object:
+    if kind.kind == "torch":
+        out = t if kind.batched else t[0]
+        if not kind.dtype.is_floating_point:  # type: ignore[union-attr]
+            out = torch.round(out * 255.0).to(kind.dtype)
+        else:
+            out = out.to(kind.dtype)
+        return out.to(kind.device)
+    arr = t.permute(0, 2, 3, 1).numpy()
+    if kind.kind == "pil":
+        return Image.fromarray(np.rint(arr[0] * 255.0).astype(np.uint8))
+    if kind.dtype == np.uint8:
+        arr = np.rint(arr * 255.0).astype(np.uint8)
+    elif kind.dtype == np.uint16:
+        arr = np.rint(arr * 65535.0).astype(np.uint16)
+    return arr if kind.batched else arr[0]
+
+
+# -- the per-image strategy -----------------------------------------------------------------------
+
+
+def _clusters(hole: Tensor, cell: int) -> list[Tensor]:
+    """Split a hole map ``[H,W]`` into groups of holes near each other; bool maps per group."""
+    h, w = hole.shape
+    grid = F.max_pool2d(hole[None, None].float(), cell, cell, ceil_mode=True)[0, 0] > 0
+    occupied = {(int(i), int(j)) for i, j in torch.nonzero(grid).tolist()}
+    labels = torch.full(grid.shape, -1, dtype=torch.long)
+    groups = 0
+    for start in sorted(occupied):
+        if labels[start] >= 0:
+            continue
+        stack = [start]
+        labels[start] = groups
+        while stack:  # flood fill, 8-connected plus one empty cell of slack
+            i, j = stack.pop()
+            for di in (-2, -1, 0, 1, 2):
+                for dj in (-2, -1, 0, 1, 2):
+                    n = (i + di, j + dj)
+                    if n in occupied and labels[n] < 0:
+                        labels[n] = groups
+                        stack.append(n)
+        groups += 1
+    if groups == 1:
+        return [hole]
+    pixel_labels = labels.repeat_interleave(cell, 0)[:h].repeat_interleave(cell, 1)[:, :w]
+    return [hole & (pixel_labels == g) for g in range(groups)]
+
+
+def _bbox(region: Tensor) -> tuple[int, int, int, int]:
+    rows = torch.nonzero(region.any(dim=1))
+    cols = torch.nonzero(region.any(dim=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _reflect_pad(x: Tensor, pad_h: int, pad_w: int) -> Tensor:
+    if pad_h == 0 and pad_w == 0:
+        return x
+    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _downscale(image: Tensor, valid: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """Hole-aware area downscale: known only where every covered pixel is known."""
+    cover = F.interpolate(valid, size=size, mode="area")
+    summed = F.interpolate(image * valid, size=size, mode="area")
+    small_valid = (cover > 1 - 1e-4).float()
+    small = torch.where(small_valid > 0, summed / cover.clamp(min=1e-6), torch.zeros(()))
+    return small, small_valid
+
+
+def _run_model(
+    model: PConvUNet, image: Tensor, valid: Tensor, device: torch.device, amp: torch.dtype | None
+) -> Tensor:
+    """Model on one crop ``[1,3,h,w]`` of any size; returns the composite at that size."""
+    h, w = image.shape[-2:]
+    m = model.config.multiple
+    pad_h, pad_w = (-h) % m, (-w) % m
+    x = _reflect_pad(image, pad_h, pad_w).to(device)
+    v = _reflect_pad(valid, pad_h, pad_w).to(device)
+    with (
+        torch.no_grad(),
+        torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None),
+    ):
+        out = model(x, v)
+    out = out[..., :h, :w].float().clamp(0, 1).cpu()
+    return torch.where(valid > 0, image, out)
+
+
+def _inpaint_one(
+    model: PConvUNet, image: Tensor, hole: Tensor, device: torch.device, amp: torch.dtype | None
+) -> Tensor:
+    """One image ``[3,H,W]`` with its hole map ``[H,W]``."""
+    res = model.config.resolution
+    h, w = hole.shape
+    result = torch.where(hole, torch.zeros(()), image)  # holes zeroed: hole-agnostic
+    for region in _clusters(hole, max(8, res // 8)):
+        y0, y1, x0, x1 = _bbox(region)
+        grow = max(y1 - y0, x1 - x0, res // 2)
+        cy0, cy1 = max(0, y0 - grow), min(h, y1 + grow)
+        cx0, cx1 = max(0, x0 - grow), min(w, x1 + grow)
+        crop = result[:, cy0:cy1, cx0:cx1][None]
+        crop_valid = (~hole[cy0:cy1, cx0:cx1]).float()[None, None]
+        ch, cw = cy1 - cy0, cx1 - cx0
+        scale = min(1.0, res / max(y1 - y0, x1 - x0), math.sqrt((2 * res) ** 2 / (ch * cw)))
+        if scale < 1.0:
+            size = (max(1, round(ch * scale)), max(1, round(cw * scale)))
+            small, small_valid = _downscale(crop, crop_valid, size)
+            filled = _run_model(model, small, small_valid, device, amp)
+            filled = F.interpolate(filled, size=(ch, cw), mode="bicubic", align_corners=False)
+            filled = filled.clamp(0, 1)
+        else:
+            filled = _run_model(model, crop, crop_valid, device, amp)
+        paste = region[cy0:cy1, cx0:cx1]
+        result[:, cy0:cy1, cx0:cx1] = torch.where(paste, filled[0], crop[0])
+    return result
+
+
+def inpaint(
+    image: object,
+    mask: object,
+    model: PConvUNet,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    resize_mask_to_image: bool = False,
+) -> object:
+    """Fill the masked region of ``image`` with ``model``.
+
+    Args:
+        image: a PIL image, a numpy array ``[H,W,3]``/``[B,H,W,3]`` (uint8, or float in [0,1]),
+            or a tensor ``[3,H,W]``/``[B,3,H,W]`` in [0,1].
+        mask: same size as the image, **white / True / 1 = fill this**; ``[H,W]`` (shared by a
+            batch) or ``[B,H,W]``; soft masks are binarised at 0.5.
+        model: a :class:`pconv.PConvUNet` (e.g. from :func:`pconv.load_model`).
+        device: ``"auto"`` (default: CUDA, MPS, CPU), or any torch device.
+        dtype: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
+        resize_mask_to_image: resize a mask of another size (nearest) instead of refusing it.
+
+    Returns the same kind of object as ``image``: known pixels unchanged, holes filled. An
+    empty mask returns a copy; a mask that covers the whole image is an error.
+    """
+    images, kind = _image_to_tensor(image)
+    holes = _mask_to_tensor(mask)
+    b, _, h, w = images.shape
+    if holes.shape[-2:] != (h, w):
+        if not resize_mask_to_image:
+            raise InputError(
+                f"mask is {holes.shape[-1]}x{holes.shape[-2]} but the image is {w}x{h} "
+                "(pass --resize-mask / resize_mask_to_image=True to resize it)"
+            )
+        holes = torch.stack([torch.from_numpy(resize_mask(m.numpy(), (w, h))) for m in holes])
+    if holes.shape[0] not in (1, b):
+        raise InputError(f"{holes.shape[0]} masks for {b} images (give one, or one per image)")
+    holes = holes.expand(b, h, w)
+    if bool(holes.flatten(1).all(dim=1).any()):
+        raise InputError("the mask covers the whole image: there is nothing to fill it from")
+    dev = pick_device(device)
+    amp = _autocast_dtype(dtype)
+    was_training = model.training
+    model.eval()
+    if next(model.parameters()).device != dev:
+        model.to(dev)
+    try:
+        out = torch.stack(
+            [
+                _inpaint_one(model, images[i], holes[i], dev, amp) if holes[i].any() else images[i]
+                for i in range(b)
+            ]
+        )
+    finally:
+        model.train(was_training)
+    return _tensor_to_kind(out, kind)

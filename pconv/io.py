@@ -1,0 +1,132 @@
+"""Reading and writing images and masks: the one place where user conventions meet ours.
+
+Users (files, CLI, ComfyUI, the demo) draw masks with **white / 1 = fill this**. Inside the
+network ``1 = valid pixel``. :func:`hole_to_valid` is the single conversion between the two;
+everything that crosses the boundary goes through it.
+
+Images are ``float32`` arrays ``[H, W, 3]`` in ``[0, 1]``; masks are ``bool`` arrays ``[H, W]``
+with ``True`` where the user wants the pixel filled.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pconv.errors import InputError
+
+#: Soft masks (anti-aliased brushes, JPEG-compressed masks) are binarised at this level:
+#: a pixel is a hole where its grey value is >= 0.5 of full white.
+MASK_THRESHOLD = 0.5
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def hole_to_valid(hole: np.ndarray) -> np.ndarray:
+    """User mask (True/1 = fill) -> network mask (1.0 = valid pixel), as float32."""
+    return (~np.asarray(hole, dtype=bool)).astype(np.float32)
+
+
+def _open(path: str | os.PathLike[str]) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        img = Image.open(path)
+        img.load()  # decode now, so a truncated file fails here and not later
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc})") from None
+    return img
+
+
+def _to_float(img: Image.Image) -> np.ndarray:
+    """Any PIL mode -> float32 array in [0, 1] with a trailing channel axis."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        scale = 65535.0 if arr.max(initial=0) > 255 or img.mode.startswith("I;16") else 255.0
+        return np.clip(arr / scale, 0, 1).astype(np.float32)[..., None]
+    if img.mode == "F":
+        return np.clip(np.asarray(img, dtype=np.float32), 0, 1)[..., None]
+    if img.mode == "1":
+        return np.asarray(img, dtype=np.float32)[..., None]
+    if img.mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.getbands() or "transparency" in img.info else "RGB")
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return arr if arr.ndim == 3 else arr[..., None]
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read any common image as RGB float32 ``[H, W, 3]`` in ``[0, 1]``.
+
+    Greyscale is repeated to three channels, alpha is dropped (the colour underneath is kept),
+    16-bit images are scaled from 65535.
+    """
+    arr = _to_float(_open(path))
+    channels = arr.shape[2]
+    if channels in (1, 2):  # L or LA
+        arr = np.repeat(arr[..., :1], 3, axis=2)
+    return np.ascontiguousarray(arr[..., :3])
+
+
+def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a mask file as ``bool [H, W]``, True = fill (white in the file).
+
+    Colour masks are reduced to their brightest channel, so a red or white brush both count.
+    An image whose only information is its alpha channel (a fully transparent brush layer)
+    uses the alpha as the mask.
+    """
+    arr = _to_float(_open(path))
+    colour = arr[..., :3] if arr.shape[2] >= 3 else arr[..., :1]
+    grey = colour.max(axis=2)
+    if arr.shape[2] in (2, 4):
+        alpha = arr[..., -1]
+        flat = grey.max(initial=0) == grey.min(initial=0)  # flat colour: the alpha is the mask
+        grey = alpha if flat else grey * alpha
+    return grey >= MASK_THRESHOLD
+
+
+def resize_mask(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a bool mask to ``(width, height)``."""
+    img = Image.fromarray(hole.astype(np.uint8) * 255)
+    return np.asarray(img.resize(size, Image.Resampling.NEAREST)) >= 128
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """float [0,1] -> uint8, rounding so that x/255 round-trips exactly."""
+    return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Write ``[H, W, 3]`` float in [0,1] (or uint8) atomically: a temp file, then a rename.
+
+    A crash or a full disk never leaves a half-written output behind.
+    """
+    path = Path(path)
+    arr = image if image.dtype == np.uint8 else to_uint8(image)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(f"{path}: unknown image format {path.suffix!r} (use .png or .jpg)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
+            Image.fromarray(arr.squeeze()).save(fh, format=fmt, **save_kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """Image files in a folder and its subfolders, sorted, hidden files skipped."""
+    root = Path(folder)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )

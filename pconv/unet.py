@@ -1,0 +1,216 @@
+"""The PConv U-Net of the paper's supplementary material, built from a plain config.
+
+Layout (512 input, depth 8)::
+
+    enc1 7x7/2 64 (no BN) -> enc2 5x5/2 128 -> enc3 5x5/2 256 -> enc4..enc8 3x3/2 512   BN, ReLU
+    dec8..dec2: nearest x2, concat [upsampled, skip of the mirrored encoder] (features *and*
+    masks), 3x3/1, BN, LeakyReLU(0.2); dec1 concatenates the input image and its mask, 3x3/1
+    to 3 channels, no BN, no activation.
+
+The model takes images in ``[0, 1]`` and ``valid`` masks (1 = known pixel) and returns its raw
+prediction in ``[0, 1]`` space: the input normalisation of the config is applied inside, so
+every model, ours or converted, is called the same way. Known pixels are *not* composited here;
+:func:`pconv.inpaint` does that.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pconv.layer import PartialConv2d
+
+#: Encoder kernel sizes of the paper; layers past the third use 3x3.
+ENCODER_KERNELS = (7, 5, 5)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Everything needed to rebuild a PConv U-Net; round-trips through JSON."""
+
+    depth: int = 8  # encoder layers; input sides must be multiples of 2**depth
+    base_width: int = 64  # channels of enc1; doubled each layer up to max_width_mult * base
+    max_width_mult: int = 8
+    batch_norm: bool = True
+    leaky_slope: float = 0.2
+    # Normalisation applied to [0,1] input inside the model (and undone on its output).
+    input_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    input_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    resolution: int = 512  # training resolution: the scale inference works at
+    extra: dict = field(default_factory=dict)  # free-form notes carried along (not used here)
+
+    @classmethod
+    def paper512(cls, **overrides) -> UNetConfig:
+        return cls(**{"depth": 8, "resolution": 512, **overrides})
+
+    @classmethod
+    def paper256(cls, **overrides) -> UNetConfig:
+        return cls(**{"depth": 7, "resolution": 256, **overrides})
+
+    def __post_init__(self) -> None:
+        if self.depth < 1 or self.base_width < 1 or self.max_width_mult < 1:
+            raise ValueError("depth, base_width and max_width_mult must be positive")
+        if len(self.input_mean) != 3 or len(self.input_std) != 3:
+            raise ValueError("input_mean and input_std need three values (RGB)")
+        # JSON gives lists; keep tuples so configs compare equal after a round trip.
+        object.__setattr__(self, "input_mean", tuple(float(v) for v in self.input_mean))
+        object.__setattr__(self, "input_std", tuple(float(v) for v in self.input_std))
+
+    @property
+    def widths(self) -> list[int]:
+        """Output channels of enc1..enc{depth}."""
+        top = self.base_width * self.max_width_mult
+        return [min(self.base_width * 2**i, top) for i in range(self.depth)]
+
+    @property
+    def multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 2**self.depth
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> UNetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown U-Net config keys: {sorted(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> UNetConfig:
+        return cls.from_dict(json.loads(text))
+
+
+def _zero_holes(x: Tensor, valid: Tensor) -> Tensor:
+    """Select away hole features (skip the pass when nothing is a hole)."""
+    if bool(valid.all()):
+        return x
+    return torch.where(valid, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+class EncoderBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel: int, bn: bool) -> None:
+        super().__init__()
+        # A bias before BatchNorm would be cancelled by it; the upstream models drop it too.
+        self.conv = PartialConv2d(c_in, c_out, kernel, stride=2, padding=kernel // 2, bias=not bn)
+        self.bn = nn.BatchNorm2d(c_out) if bn else nn.Identity()
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``x`` must already be zero in its holes (``mask`` 0): every block output is."""
+        y, new_mask = self.conv.forward_counted(x, mask * self.conv.in_channels)
+        return _zero_holes(F.relu(self.bn(y)), new_mask > 0.5), new_mask
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, c_up: int, c_skip: int, c_out: int, bn: bool, slope: float | None) -> None:
+        super().__init__()
+        self.c_up, self.c_skip = c_up, c_skip
+        self.conv = PartialConv2d(c_up + c_skip, c_out, 3, padding=1, bias=not bn)
+        self.bn = nn.BatchNorm2d(c_out) if bn else nn.Identity()
+        self.slope = slope
+
+    def forward(
+        self, x: Tensor, mask: Tensor, skip: Tensor, skip_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Upsample ``x`` and join ``skip``; both already zero in their holes."""
+        up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        up_mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")
+        # The concatenated masks enter only through their per-pixel channel count, so the
+        # channel-wide mask of the reference implementation is never built.
+        count = up_mask * self.c_up + skip_mask * self.c_skip
+        y, new_mask = self.conv.forward_counted(torch.cat([up, skip], dim=1), count)
+        if self.slope is None:  # the output layer: no BN, no activation, zero in holes already
+            return y, new_mask
+        y = F.leaky_relu(self.bn(y), self.slope)
+        return _zero_holes(y, new_mask > 0.5), new_mask
+
+
+class PConvUNet(nn.Module):
+    """Partial-convolution U-Net: ``forward(image [B,3,H,W] in [0,1], valid [B,1,H,W])``."""
+
+    def __init__(self, config: UNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or UNetConfig()
+        cfg = self.config
+        widths = cfg.widths
+        bn = cfg.batch_norm
+        self.encoders = nn.ModuleList()
+        c_prev = 3
+        for i, width in enumerate(widths):
+            kernel = ENCODER_KERNELS[i] if i < len(ENCODER_KERNELS) else 3
+            self.encoders.append(EncoderBlock(c_prev, width, kernel, bn=bn and i > 0))
+            c_prev = width
+        # decoders[i] is dec{i+1}: it upsamples dec{i+2} (or the bottleneck) and joins enc{i}.
+        skip_widths = [3, *widths[:-1]]
+        self.decoders = nn.ModuleList()
+        for i in range(cfg.depth):
+            c_up = widths[-1] if i == cfg.depth - 1 else skip_widths[i + 1]
+            last = i == 0
+            self.decoders.append(
+                DecoderBlock(
+                    c_up,
+                    skip_widths[i],
+                    skip_widths[i],
+                    bn=bn and not last,
+                    slope=None if last else cfg.leaky_slope,
+                )
+            )
+        self.register_buffer(
+            "mean", torch.tensor(cfg.input_mean).view(1, 3, 1, 1), persistent=False
+        )
+        self.register_buffer("std", torch.tensor(cfg.input_std).view(1, 3, 1, 1), persistent=False)
+        self._encoder_bn_frozen = False
+
+    def forward(self, image: Tensor, valid: Tensor) -> Tensor:
+        if image.dim() != 4 or image.shape[1] != 3 or valid.shape[1:2] != (1,):
+            raise ValueError(
+                f"expected image [B,3,H,W] and mask [B,1,H,W], got {tuple(image.shape)} and "
+                f"{tuple(valid.shape)}"
+            )
+        h, w = image.shape[-2:]
+        if h % self.config.multiple or w % self.config.multiple:
+            raise ValueError(
+                f"input {h}x{w} is not a multiple of {self.config.multiple} "
+                "(pconv.inpaint pads automatically)"
+            )
+        m = (valid > 0.5).to(torch.float32)
+        x = _zero_holes((image - self.mean.to(image.dtype)) / self.std.to(image.dtype), m > 0.5)
+        skips = [(x, m)]
+        for enc in self.encoders:
+            x, m = enc(x, m)
+            skips.append((x, m))
+        for i in reversed(range(self.config.depth)):
+            x, m = self.decoders[i](x, m, *skips[i])
+        return x * self.std.to(x.dtype) + self.mean.to(x.dtype)
+
+    # -- the paper's fine-tuning phase ---------------------------------------------------------
+
+    def freeze_encoder_bn(self, frozen: bool = True) -> None:
+        """Freeze the encoder's BatchNorm statistics and affine parameters (phase 2).
+
+        The decoder's BatchNorm keeps training. Survives later ``model.train()`` calls.
+        """
+        self._encoder_bn_frozen = frozen
+        for module in self._encoder_bns():
+            for p in module.parameters():
+                p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def _encoder_bns(self) -> list[nn.BatchNorm2d]:
+        return [m for m in self.encoders.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    def train(self, mode: bool = True) -> PConvUNet:
+        super().train(mode)
+        if self._encoder_bn_frozen:
+            for module in self._encoder_bns():
+                module.eval()
+        return self

@@ -1,0 +1,237 @@
+"""`pconv inpaint` end to end on real photos: files, folders, and every kind of bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pconv.cli import main
+
+
+def _save(arr: np.ndarray, path: Path, **kw) -> Path:
+    Image.fromarray(arr).save(path, **kw)
+    return path
+
+
+def _mask_png(shape, path: Path, boxes=((60, 140, 80, 200),)) -> Path:
+    m = np.zeros(shape, dtype=np.uint8)
+    for y0, y1, x0, x1 in boxes:
+        m[y0:y1, x0:x1] = 255
+    return _save(m, path)
+
+
+def _read(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_single_file(tmp_path, photos, tiny_model_file, capsys):
+    img = _save(photos["astronaut"], tmp_path / "a.png")
+    mask = _mask_png((512, 512), tmp_path / "m.png")
+    out = tmp_path / "out" / "a_filled.png"
+    assert (
+        main(
+            [
+                "inpaint",
+                str(img),
+                "--mask",
+                str(mask),
+                "--output",
+                str(out),
+                "--model",
+                str(tiny_model_file),
+            ]
+        )
+        == 0
+    )
+    result, original = _read(out), photos["astronaut"]
+    hole = np.asarray(Image.open(mask)) > 127
+    assert np.array_equal(result[~hole], original[~hole])  # white = fill, the rest untouched
+    assert not np.array_equal(result[hole], original[hole])
+    assert "filled" in capsys.readouterr().out
+
+
+def test_folders_paired_by_stem_with_summary(tmp_path, photos, tiny_model_file, capsys):
+    images, masks, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    for name in ("coffee", "chelsea", "china"):
+        _save(photos[name], images / f"{name}.jpg", quality=95)
+    _mask_png(photos["coffee"].shape[:2], masks / "coffee.png")
+    _mask_png(photos["chelsea"].shape[:2], masks / "chelsea_mask.png")  # _mask suffix accepted
+    code = main(
+        [
+            "inpaint",
+            str(images),
+            "--mask",
+            str(masks),
+            "--output",
+            str(out),
+            "--model",
+            str(tiny_model_file),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1  # china has no mask: reported, the others still done
+    assert sorted(p.name for p in out.iterdir()) == ["chelsea.png", "coffee.png"]
+    assert "2 filled; 1 failed" in captured.out and "china.jpg: no mask" in captured.err
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16"])
+def test_greyscale_rgba_16bit_inputs(tmp_path, photos, tiny_model_file, mode):
+    rgb = photos["chelsea"]
+    if mode == "L":
+        img = Image.fromarray(rgb).convert("L")
+    elif mode == "RGBA":
+        img = Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)]))
+    else:
+        img = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
+    src = tmp_path / "in.png"
+    img.save(src)
+    out = tmp_path / "out.png"
+    mask = _mask_png(rgb.shape[:2], tmp_path / "m.png")
+    assert (
+        main(
+            ["inpaint", str(src), "-m", str(mask), "-o", str(out), "--model", str(tiny_model_file)]
+        )
+        == 0
+    )
+    assert _read(out).shape == rgb.shape
+
+
+def test_jpeg_soft_mask_binarised(tmp_path, photos, tiny_model_file):
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    m = np.zeros(photos["chelsea"].shape[:2], dtype=np.uint8)
+    m[100:200, 100:200] = 255
+    mask = _save(m, tmp_path / "m.jpg", quality=40)  # ringing around the edges
+    out = tmp_path / "out.png"
+    assert (
+        main(
+            ["inpaint", str(img), "-m", str(mask), "-o", str(out), "--model", str(tiny_model_file)]
+        )
+        == 0
+    )
+    result = _read(out)
+    assert np.array_equal(result[:90], photos["chelsea"][:90])
+
+
+def test_empty_mask_copies_input(tmp_path, photos, tiny_model_file, capsys):
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _save(np.zeros((300, 451), np.uint8), tmp_path / "m.png")
+    out = tmp_path / "out.png"
+    assert (
+        main(
+            ["inpaint", str(img), "-m", str(mask), "-o", str(out), "--model", str(tiny_model_file)]
+        )
+        == 0
+    )
+    assert np.array_equal(_read(out), photos["chelsea"])
+    assert "empty mask" in capsys.readouterr().out
+
+
+def _fails_cleanly(capsys, out: Path, args: list[str], message: str) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}*"))
+
+
+def test_bad_inputs_fail_with_one_line(tmp_path, photos, tiny_model_file, capsys):
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    out = tmp_path / "out.png"
+    model = ["--model", str(tiny_model_file)]
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(img.read_bytes()[:500])
+    good_mask = _mask_png((300, 451), tmp_path / "m.png")
+    _fails_cleanly(
+        capsys,
+        out,
+        ["inpaint", str(corrupt), "-m", str(good_mask), "-o", str(out), *model],
+        "not a readable image",
+    )
+    _fails_cleanly(
+        capsys,
+        out,
+        ["inpaint", str(tmp_path / "nope.png"), "-m", str(good_mask), "-o", str(out), *model],
+        "no such file",
+    )
+    small = _mask_png((100, 100), tmp_path / "small.png", boxes=((10, 50, 10, 50),))
+    _fails_cleanly(
+        capsys,
+        out,
+        ["inpaint", str(img), "-m", str(small), "-o", str(out), *model],
+        "mask is 100x100 but the image is 451x300",
+    )
+    full = _save(np.full((300, 451), 255, np.uint8), tmp_path / "full.png")
+    _fails_cleanly(
+        capsys,
+        out,
+        ["inpaint", str(img), "-m", str(full), "-o", str(out), *model],
+        "covers the whole image",
+    )
+    _fails_cleanly(
+        capsys,
+        out,
+        [
+            "inpaint",
+            str(img),
+            "-m",
+            str(good_mask),
+            "-o",
+            str(out),
+            "--model",
+            str(tmp_path / "missing.safetensors"),
+        ],
+        "missing",
+    )
+    pickle = tmp_path / "model.pth"
+    import torch
+
+    torch.save({"a": torch.zeros(1)}, pickle)
+    _fails_cleanly(
+        capsys,
+        out,
+        ["inpaint", str(img), "-m", str(good_mask), "-o", str(out), "--model", str(pickle)],
+        "pickles are never loaded",
+    )
+    # with --resize-mask the small mask is accepted
+    assert (
+        main(["inpaint", str(img), "-m", str(small), "-o", str(out), "--resize-mask", *model]) == 0
+    )
+
+
+def test_installed_entry_point(tmp_path, photos, tiny_model_file):
+    """The real `pconv` console script: a user mistake prints one line, exit status 2."""
+    exe = Path(sys.executable).with_name("pconv")
+    if not exe.exists():
+        pytest.skip("pconv console script not installed in this environment")
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    proc = subprocess.run(
+        [
+            str(exe),
+            "inpaint",
+            str(img),
+            "-m",
+            str(tmp_path / "none.png"),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--model",
+            str(tiny_model_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.strip()
+        == f"pconv inpaint: error: {tmp_path / 'none.png'}: no such file or folder"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-m", "pconv", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert ok.returncode == 0 and "inpaint" in ok.stdout

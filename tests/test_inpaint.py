@@ -1,0 +1,141 @@
+"""pconv.inpaint: invariants at any size, input kinds, the any-size strategy, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pconv
+from pconv import InputError
+
+
+def _hole(shape: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    hole = np.zeros(shape, dtype=bool)
+    for y0, y1, x0, x1 in boxes:
+        hole[y0:y1, x0:x1] = True
+    return hole
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea", "china"])
+def test_known_pixels_unchanged_and_holes_filled(photos, tiny_model, name):
+    img = photos[name]
+    h, w = img.shape[:2]
+    hole = _hole((h, w), [(h // 3, h // 2, w // 4, w // 2), (h - 9, h, 0, 12)])
+    out = pconv.inpaint(img, hole, tiny_model)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert np.array_equal(out[~hole], img[~hole])
+    assert not np.array_equal(out[hole], img[hole])
+
+
+def test_output_does_not_depend_on_hole_contents(photos, tiny_model):
+    img = photos["coffee"].astype(np.float32) / 255
+    hole = _hole(img.shape[:2], [(50, 200, 100, 400)])
+    out = pconv.inpaint(img, hole, tiny_model)
+    garbage = img.copy()
+    garbage[hole] = np.random.default_rng(0).random((int(hole.sum()), 3))
+    assert np.array_equal(pconv.inpaint(garbage, hole, tiny_model), out)
+    assert np.array_equal(out[~hole], img[~hole])  # float input: bit-exact too
+
+
+def _record_model_inputs(model):
+    sizes: list[tuple[int, int]] = []
+    handle = model.register_forward_pre_hook(lambda _m, args: sizes.append(args[0].shape[-2:]))
+    return sizes, handle
+
+
+def test_big_image_small_hole_works_at_native_resolution(photos, tiny_model):
+    big = np.tile(photos["china"], (3, 3, 1))[:1080, :1920]
+    hole = _hole(big.shape[:2], [(500, 530, 900, 940), (10, 20, 1850, 1900)])
+    sizes, handle = _record_model_inputs(tiny_model)
+    try:
+        out = pconv.inpaint(big, hole, tiny_model)
+    finally:
+        handle.remove()
+    assert len(sizes) == 2  # two far-apart holes: two crops, not the whole picture
+    assert all(h * w <= (2 * 128 + 32) ** 2 for h, w in sizes)
+    assert np.array_equal(out[~hole], big[~hole])
+    assert not np.array_equal(out[hole], big[hole])
+
+
+def test_big_image_large_hole_is_downscaled_and_pasted(photos, tiny_model):
+    big = np.tile(photos["china"], (3, 3, 1))[:1080, :1920]
+    hole = _hole(big.shape[:2], [(100, 900, 300, 1500)])
+    sizes, handle = _record_model_inputs(tiny_model)
+    try:
+        out = pconv.inpaint(big, hole, tiny_model)
+    finally:
+        handle.remove()
+    assert len(sizes) == 1 and max(sizes[0]) <= 2 * 128 + 32
+    assert np.array_equal(out[~hole], big[~hole])
+
+
+def test_input_kinds_round_trip(photos, tiny_model):
+    img = photos["chelsea"]
+    hole = _hole(img.shape[:2], [(100, 150, 200, 260)])
+    pil = pconv.inpaint(
+        Image.fromarray(img), Image.fromarray(hole.astype(np.uint8) * 255), tiny_model
+    )
+    assert isinstance(pil, Image.Image) and pil.size == (img.shape[1], img.shape[0])
+    tensor = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    t_out = pconv.inpaint(tensor, torch.from_numpy(hole), tiny_model)
+    assert isinstance(t_out, torch.Tensor) and t_out.shape == tensor.shape
+    assert torch.equal(t_out[:, torch.from_numpy(~hole)], tensor[:, torch.from_numpy(~hole)])
+    np_out = pconv.inpaint(img, hole, tiny_model)
+    assert np.abs(np.asarray(pil).astype(int) - np_out.astype(int)).max() <= 1
+
+
+def test_batches_with_one_mask_or_one_per_image(photos, tiny_model):
+    imgs = np.stack([photos["china"], photos["flower"]])
+    one = _hole(imgs.shape[1:3], [(50, 120, 50, 150)])
+    out = pconv.inpaint(imgs, one, tiny_model)
+    assert out.shape == imgs.shape and np.array_equal(out[:, ~one], imgs[:, ~one])
+    per = np.stack([one, _hole(imgs.shape[1:3], [(300, 400, 400, 600)])])
+    out2 = pconv.inpaint(imgs, per, tiny_model)
+    assert np.array_equal(out2[0], out[0])  # same mask, same image -> same result
+    assert np.array_equal(out2[1][~per[1]], imgs[1][~per[1]])
+    with pytest.raises(InputError, match="3 masks for 2 images"):
+        pconv.inpaint(imgs, np.stack([one] * 3), tiny_model)
+
+
+def test_soft_mask_binarised_at_half(photos, tiny_model):
+    img = photos["chelsea"]
+    soft = np.zeros(img.shape[:2], dtype=np.float32)
+    soft[50:100, 50:100] = 0.7  # counts as hole
+    soft[150:200, 150:200] = 0.3  # counts as known
+    out = pconv.inpaint(img, soft, tiny_model)
+    assert np.array_equal(out[150:200, 150:200], img[150:200, 150:200])
+    assert not np.array_equal(out[50:100, 50:100], img[50:100, 50:100])
+
+
+def test_empty_full_and_mismatched_masks(photos, tiny_model):
+    img = photos["chelsea"]
+    empty = np.zeros(img.shape[:2], dtype=bool)
+    assert np.array_equal(pconv.inpaint(img, empty, tiny_model), img)
+    with pytest.raises(InputError, match="covers the whole image"):
+        pconv.inpaint(img, ~empty, tiny_model)
+    small = _hole((100, 150), [(20, 40, 20, 40)])
+    with pytest.raises(InputError, match="mask is 150x100 but the image is 451x300"):
+        pconv.inpaint(img, small, tiny_model)
+    out = pconv.inpaint(img, small, tiny_model, resize_mask_to_image=True)
+    assert out.shape == img.shape and not np.array_equal(out, img)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_reduced_precision(photos, tiny_model, dtype):
+    img = photos["astronaut"]
+    hole = _hole(img.shape[:2], [(200, 300, 200, 300)])
+    out = pconv.inpaint(img, hole, tiny_model, dtype=dtype)
+    ref = pconv.inpaint(img, hole, tiny_model)
+    assert np.array_equal(out[~hole], img[~hole])
+    assert np.abs(out.astype(int) - ref.astype(int))[hole].mean() < 8
+
+
+def test_model_mode_is_restored(photos, tiny_model):
+    tiny_model.train()
+    try:
+        pconv.inpaint(photos["chelsea"], _hole((300, 451), [(10, 30, 10, 30)]), tiny_model)
+        assert tiny_model.training
+    finally:
+        tiny_model.eval()

@@ -1,0 +1,118 @@
+"""PConvUNet: the paper's architecture, its config, BN freezing, hole-agnosticism."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pconv import PConvUNet, UNetConfig
+
+# The paper's supplementary table (512 input): (kernel, c_in, c_out, batch norm, bias)
+# Layers without BN carry a bias; a bias before BN would be cancelled by it.
+PAPER_512_ENCODER = (
+    [(7, 3, 64), (5, 64, 128), (5, 128, 256)] + [(3, 256, 512)] + [(3, 512, 512)] * 4
+)
+PAPER_512_DECODER_OUT = [512, 512, 512, 512, 256, 128, 64, 3]
+
+
+def _expected_params(encoder: list[tuple[int, int, int]], decoder_out: list[int]) -> int:
+    total = 0
+    for i, (k, c_in, c_out) in enumerate(encoder):
+        total += k * k * c_in * c_out + (c_out if i == 0 else 2 * c_out)  # bias or BN
+    enc_out = [3] + [c for _, _, c in encoder]  # skips: input image, enc1..
+    c_prev = encoder[-1][2]
+    for j, c_out in enumerate(decoder_out):
+        skip = enc_out[len(encoder) - 1 - j]
+        last = j == len(decoder_out) - 1
+        total += 9 * (c_prev + skip) * c_out + (c_out if last else 2 * c_out)
+        c_prev = c_out
+    return total
+
+
+@pytest.mark.parametrize(
+    ("config", "encoder", "decoder"),
+    [
+        (UNetConfig.paper512(), PAPER_512_ENCODER, PAPER_512_DECODER_OUT),
+        (UNetConfig.paper256(), PAPER_512_ENCODER[:7], PAPER_512_DECODER_OUT[1:]),
+    ],
+)
+def test_paper_variants_parameter_count_and_shapes(config, encoder, decoder):
+    model = PConvUNet(config).eval()
+    assert sum(p.numel() for p in model.parameters()) == _expected_params(encoder, decoder)
+    size = config.resolution
+    image = torch.rand(1, 3, size, size)
+    valid = (torch.rand(1, 1, size, size) > 0.3).float()
+    with torch.no_grad():
+        out = model(image, valid)
+    assert out.shape == image.shape and torch.isfinite(out).all()
+
+
+def test_config_round_trips_through_json():
+    cfg = UNetConfig(
+        depth=6,
+        base_width=24,
+        max_width_mult=4,
+        input_mean=(0.485, 0.456, 0.406),
+        input_std=(0.229, 0.224, 0.225),
+        resolution=384,
+        extra={"note": "x"},
+    )
+    again = UNetConfig.from_json(cfg.to_json())
+    assert again == cfg and again.widths == [24, 48, 96, 96, 96, 96]
+    a, b = PConvUNet(cfg).state_dict(), PConvUNet(again).state_dict()
+    assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
+    with pytest.raises(ValueError, match="unknown"):
+        UNetConfig.from_dict({"depth": 5, "colour": "red"})
+
+
+def test_input_must_be_a_multiple():
+    model = PConvUNet(UNetConfig(depth=3, base_width=4))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        model(torch.rand(1, 3, 20, 24), torch.ones(1, 1, 20, 24))
+
+
+def test_hole_agnostic_output():
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(depth=4, base_width=8)).eval()
+    image = torch.rand(2, 3, 64, 64)
+    valid = torch.ones(2, 1, 64, 64)
+    valid[:, :, 10:40, 20:50] = 0
+    with torch.no_grad():
+        out = model(image, valid)
+        garbage = torch.where(valid > 0, image, torch.randn_like(image) * 100)
+        assert torch.equal(model(garbage, valid), out)
+        # and the holes did matter before masking: the known pixels change the output
+        assert not torch.equal(model(image * 0.5, valid), out)
+
+
+def test_freeze_encoder_bn():
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(depth=4, base_width=8))
+    model.freeze_encoder_bn()
+    model.train()  # must not unfreeze
+    enc_bn = model.encoders[1].bn
+    dec_bn = model.decoders[1].bn
+    enc_stats, dec_stats = enc_bn.running_mean.clone(), dec_bn.running_mean.clone()
+    image, valid = torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32)
+    model(image, valid).mean().backward()
+    assert not enc_bn.training and dec_bn.training
+    assert torch.equal(enc_bn.running_mean, enc_stats)
+    assert not torch.equal(dec_bn.running_mean, dec_stats)
+    assert enc_bn.weight.grad is None and not enc_bn.weight.requires_grad
+    assert dec_bn.weight.grad is not None
+    assert model.encoders[1].conv.weight.grad is not None  # convolutions still train
+    model.freeze_encoder_bn(False)
+    model.train()
+    assert enc_bn.training and enc_bn.weight.requires_grad
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_forward_is_finite(dtype):
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(depth=5, base_width=16)).eval()
+    image = torch.rand(1, 3, 64, 64)
+    valid = torch.zeros(1, 1, 64, 64)
+    valid[..., :4, :4] = 1  # a nearly empty image: extreme renormalisation ratios
+    with torch.no_grad(), torch.autocast("cpu", dtype=dtype):
+        out = model(image, valid)
+    assert torch.isfinite(out).all()
