@@ -16,6 +16,7 @@ from pconv.errors import PConvError
 #: subcommand name -> module under pconv.cli that implements it
 SUBCOMMANDS = {
     "inpaint": "pconv.cli.inpaint",
+    "masks": "pconv.cli.masks",
 }
 
 

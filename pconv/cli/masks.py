@@ -1,0 +1,150 @@
+"""``pconv masks``: write a folder of generated hole masks (PNG, white = hole) and a contact
+sheet to look at them.
+
+    pconv masks out/freeform -g freeform -n 200 --size 512 --bucket 2 --border no --seed 0
+    pconv masks out/mix -g "irregular:2,lama-thick:1,rect" -n 1000 --bucket 0,1,2,3,4,5
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from pconv.errors import InputError
+from pconv.io import list_images, save_image
+from pconv.masks import (
+    BUCKETS,
+    GENERATORS,
+    MaskSampler,
+    bucket_label,
+    contact_sheet,
+    hole_ratio,
+    parse_mix,
+)
+
+#: Masks shown on the contact sheet (the first ones written).
+SHEET_MASKS = 48
+_BORDER = {"any": None, "yes": True, "no": False}
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    buckets = ", ".join(f"{i}={bucket_label(i)}" for i in range(len(BUCKETS)))
+    parser = subparsers.add_parser(
+        "masks",
+        help="generate a folder of hole masks (white = hole) and a contact sheet",
+        description="Generate hole masks (PNG, white = hole) into a folder, plus a contact "
+        "sheet PNG next to it (<out>-sheet.png) showing the first masks with their "
+        "generator and hole ratio.",
+    )
+    parser.add_argument("out", type=Path, help="output folder (created if missing)")
+    parser.add_argument(
+        "-g",
+        "--generator",
+        default="irregular",
+        help=f"generator, or a weighted mix like 'freeform:2,rect:1'; one of: "
+        f"{', '.join(GENERATORS)} (default: irregular)",
+    )
+    parser.add_argument("-n", "--count", type=int, default=100, help="masks to write (100)")
+    parser.add_argument(
+        "--size", default="512", help="WIDTHxHEIGHT, or one number for a square (512)"
+    )
+    parser.add_argument(
+        "--bucket",
+        default=None,
+        help=f"hole-ratio bucket index, or several comma-separated ones drawn evenly: "
+        f"{buckets} (default: the generator's own distribution)",
+    )
+    parser.add_argument(
+        "--border",
+        choices=tuple(_BORDER),
+        default="any",
+        help="'no': holes stay >= 50 px (at 512, scaled) from the border; 'yes': they touch "
+        "that frame; 'any' (default)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--folder", type=Path, help="mask folder for the 'folder' generator")
+    parser.add_argument("--sheet", type=Path, help="contact sheet path (<out>-sheet.png)")
+    parser.add_argument("--no-sheet", action="store_true", help="do not write a contact sheet")
+    parser.add_argument(
+        "--force", action="store_true", help="write into an output folder that has images"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.count <= 0:
+        raise InputError(f"--count must be > 0, got {args.count}")
+    width, height = parse_size(args.size)
+    buckets = parse_buckets(args.bucket)
+    mix = parse_mix(args.generator)
+    options = {}
+    if "folder" in mix:
+        if args.folder is None:
+            raise InputError("the 'folder' generator needs --folder DIR")
+        options["folder"] = {"root": args.folder}
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and list_images(out) and not args.force:
+        raise InputError(f"{out}: already holds images (use --force to write into it)")
+    sampler = MaskSampler(
+        mix,
+        (height, width),
+        bucket=buckets,
+        border=_BORDER[args.border],
+        seed=args.seed,
+        options=options,
+    )
+    shown: list[np.ndarray] = []
+    labels: list[str] = []
+    for i in tqdm(range(args.count), desc="masks", unit="mask", disable=None):
+        name, hole = sampler.sample()
+        save_image(hole.astype(np.uint8) * 255, out / f"{i:05d}.png")
+        if len(shown) < SHEET_MASKS:
+            shown.append(hole)
+            labels.append(f"{name} {hole_ratio(hole):.1%}")
+    print(f"wrote {args.count} masks ({width}x{height}) to {out}")
+    if not args.no_sheet:
+        sheet = args.sheet or default_sheet_path(out)
+        save_image(contact_sheet(shown, labels), sheet)
+        print(f"contact sheet: {sheet}")
+    return 0
+
+
+def default_sheet_path(out: Path) -> Path:
+    """``<out>-sheet.png`` beside the folder, so that the sheet never counts as a mask."""
+    out = out.resolve()
+    return out.with_name(f"{out.name}-sheet.png")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"512"`` or ``"640x480"`` -> ``(width, height)``, each 16..8192."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
+    if match is None:
+        raise InputError(f"--size must be WIDTHxHEIGHT or one number, got {text!r}")
+    width = int(match[1])
+    height = int(match[2]) if match[2] else width
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise InputError(f"--size sides must be 16..8192 px, got {width}x{height}")
+    return width, height
+
+
+def parse_buckets(text: str | None) -> tuple[int, ...] | None:
+    """``None`` / ``"2"`` / ``"0,1,2"`` -> bucket indices, checked against the paper's six."""
+    if text is None or text.strip().lower() in ("", "any", "none"):
+        return None
+    buckets = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) >= len(BUCKETS):
+            raise InputError(
+                f"--bucket must be 0..{len(BUCKETS) - 1} (comma-separated), got {text!r}"
+            )
+        buckets.append(int(item))
+    return tuple(buckets)
