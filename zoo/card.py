@@ -1,0 +1,332 @@
+"""The Hub folder of a model: ``model.safetensors``, ``config.json`` and a model card README.
+
+Everything in ``config.json`` and the card is derived from the weights file's own metadata, so a
+folder can be (re)made from any of our files, and the three can never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from huggingface_hub import ModelCard, ModelCardData
+
+import pconv
+from pconv.checkpoint import WEIGHTS_NAME, save_model
+from pconv.unet import PConvUNet, UNetConfig
+from zoo.convert.common import Conversion
+from zoo.files import sha256_file, staging_folder, verify_weights, write_sha256_sidecar
+from zoo.registry import ModelEntry, ZooError
+
+ZOO_FORMAT = "1"
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+TAGS = ("image-inpainting", "inpainting", "partial-convolution", "pconv", "safetensors")
+#: SPDX -> the Hub's licence ids
+HUB_LICENSES = {
+    "apache-2.0": "apache-2.0",
+    "mit": "mit",
+    "bsd-3-clause": "bsd-3-clause",
+    "cc-by-4.0": "cc-by-4.0",
+    "cc-by-nc-4.0": "cc-by-nc-4.0",
+}
+REQUIRED_SECTIONS = (
+    "## Model",
+    "## Usage",
+    "## How it was made",
+    "## Evaluation",
+    "## Limitations",
+    "## License",
+)
+
+
+def entry_metadata(
+    entry: ModelEntry, conversion: Conversion | None = None, upstream_sha256: str | None = None
+) -> dict[str, str]:
+    """The metadata a registry entry's weights file carries (all strings, as safetensors wants)."""
+    meta = {
+        "name": entry.name,
+        "summary": entry.summary,
+        "licence": entry.licence,
+        "source": entry.source,
+        "datasets": json.dumps(list(entry.datasets)),
+        "resolution": str(entry.resolution),
+        "evaluation": json.dumps(
+            [
+                {
+                    "dataset": e.dataset,
+                    "metrics": e.metrics,
+                    "protocol": e.protocol,
+                    "reported_by": e.reported_by,
+                }
+                for e in entry.evaluation
+            ]
+        ),
+        "limitations": json.dumps(list(entry.limitations)),
+        "upstream_mask_convention": entry.mask_convention,
+        "version": f"zoo-{ZOO_FORMAT}/pconv-{pconv.__version__}",
+    }
+    if entry.repo_id:
+        meta["hub_repo_id"] = entry.repo_id
+    up = entry.upstream
+    if up is not None:
+        meta.update(
+            source_url=up.url,
+            homepage=up.homepage,
+            upstream_file=up.filename,
+            upstream_licence=up.licence,
+            copyright=up.copyright,
+            citation=up.citation,
+        )
+        meta["upstream_sha256_pinned"] = (
+            "full" if up.sha256 else (f"prefix {up.sha256_prefix}" if up.sha256_prefix else "no")
+        )
+    if upstream_sha256:
+        meta["upstream_sha256"] = upstream_sha256
+    if conversion is not None:
+        meta.update(conversion.metadata())
+    return meta
+
+
+def _json(meta: dict[str, str], key: str, default: object) -> object:
+    try:
+        return json.loads(meta[key]) if key in meta else default
+    except ValueError:
+        return default
+
+
+def hub_config(meta: dict[str, str], weights_sha256: str) -> dict[str, object]:
+    config = json.loads(meta["config"])
+    return {
+        "library_name": "pconv",
+        "architecture": "PConvUNet",
+        "format": meta.get("format", "pconv"),
+        "format_version": meta.get("format_version", "1"),
+        "config": config,
+        "resolution": config.get("resolution"),
+        "input_mean": config.get("input_mean"),
+        "input_std": config.get("input_std"),
+        "mask_convention": meta.get("mask_convention"),
+        "name": meta.get("name"),
+        "licence": meta.get("licence"),
+        "source": meta.get("source"),
+        "source_url": meta.get("source_url"),
+        "datasets": _json(meta, "datasets", []),
+        "version": meta.get("version"),
+        "conversion": _json(meta, "conversion", None),
+        "weights": {"filename": WEIGHTS_NAME, "sha256": weights_sha256},
+    }
+
+
+def _params(config: UNetConfig) -> int:
+    import torch
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in PConvUNet(config).parameters())
+
+
+def model_card(meta: dict[str, str], weights_sha256: str) -> str:
+    config = UNetConfig.from_dict(json.loads(meta["config"]))
+    name = meta.get("name", "pconv model")
+    licence = meta.get("licence", "other")
+    hub_licence = HUB_LICENSES.get(licence.lower(), "other")
+    datasets = list(_json(meta, "datasets", []))  # type: ignore[arg-type]
+    data = ModelCardData(
+        license=hub_licence,
+        datasets=datasets or None,
+        tags=list(TAGS),
+        library_name="pconv",
+        pipeline_tag="image-to-image",
+        **({"license_name": licence} if hub_licence == "other" else {}),
+    )
+    repo = meta.get("hub_repo_id", "")
+    conversion = _json(meta, "conversion", None) or {}
+    evaluation = _json(meta, "evaluation", []) or []
+    limitations = _json(meta, "limitations", []) or []
+
+    lines = [f"# {name}: image inpainting with partial convolutions", ""]
+    lines += [meta.get("summary", ""), ""]
+    lines += [
+        "## Model",
+        "",
+        f"- Architecture: PConv U-Net (Liu et al., ECCV 2018), {config.depth} levels, widths "
+        f"{config.widths}, {_params(config) / 1e6:.1f} M parameters, nearest-neighbour "
+        "upsampling, decoder input [upsampled, skip].",
+        f"- Training resolution: {config.resolution}x{config.resolution}; inputs must be "
+        f"multiples of {config.multiple} (`pconv.inpaint` pads, crops and rescales for you).",
+        "- Input: RGB in [0, 1] and a mask, 1 = known pixel (user-facing masks: white = fill). "
+        f"The input normalisation (mean {list(config.input_mean)}, std "
+        f"{list(config.input_std)}) is applied inside the model.",
+        "- Format: `model.safetensors` (never pickled code); its metadata holds the "
+        "architecture config, normalisation, resolution, mask convention, licence and source.",
+        f"- Weights sha256: `{weights_sha256}`",
+        "",
+    ]
+    lines += [
+        "## Usage",
+        "",
+        "```python",
+        "import pconv",
+        "",
+        f'model = pconv.load_model("{name if name != "pconv model" else repo}")'
+        + (f'  # or "{repo}"' if repo else ""),
+        "filled = pconv.inpaint(image, hole_mask, model)",
+        "```",
+        "",
+        "```bash",
+        f"pconv inpaint photo.png --mask mask.png --model {name}",
+        "```",
+        "",
+    ]
+    lines += ["## How it was made", ""]
+    if meta.get("source"):
+        lines.append(
+            f"- Source: {meta['source']}"
+            + (f" ({meta['homepage']})" if meta.get("homepage") else "")
+        )
+    if meta.get("source_url"):
+        lines.append(
+            f"- Upstream file: `{meta.get('upstream_file', '')}` from "
+            f"{meta['source_url']}, sha256 `{meta.get('upstream_sha256', 'unknown')}` "
+            f"(pinned: {meta.get('upstream_sha256_pinned', 'no')})."
+        )
+    if conversion:
+        exact = "exact" if conversion.get("exact") else "approximate"
+        lines.append(
+            f"- Converted with `python -m zoo build` ({conversion.get('layout')} "
+            f"layout, {exact}): largest difference from the upstream network, "
+            f"re-implemented from its code, {conversion.get('max_abs_diff', 0):.2e} "
+            "on a [0, 1] scale."
+        )
+        for note in conversion.get("notes", []):
+            lines.append(f"  - {note}")
+        for key, value in (conversion.get("approximation") or {}).items():
+            lines.append(f"  - {key}: {value:.4g}")
+    elif "source" not in meta:
+        lines.append("- Trained with pconv.")
+    lines.append("")
+    lines += ["## Evaluation", ""]
+    if evaluation:
+        metric_names = sorted({m for e in evaluation for m in e["metrics"]})
+        lines.append("| Dataset | " + " | ".join(metric_names) + " | Protocol | Reported by |")
+        lines.append("|" + "---|" * (len(metric_names) + 3))
+        for e in evaluation:
+            values = " | ".join(str(e["metrics"].get(m, "")) for m in metric_names)
+            lines.append(f"| {e['dataset']} | {values} | {e['protocol']} | {e['reported_by']} |")
+        lines += ["", "Figures as published upstream (not re-measured here).", ""]
+    else:
+        lines += ["No evaluation figures were published for these weights.", ""]
+    lines += ["## Limitations", ""]
+    lines += [f"- {item}" for item in limitations] or ["- None documented."]
+    lines += [
+        "- Partial-convolution inpainting fills small and medium holes plausibly; large holes "
+        "come out blurry, and it invents content: do not use it where authenticity matters.",
+        "",
+    ]
+    lines += ["## License", ""]
+    lines.append(
+        f"The weights are distributed under the {licence} licence"
+        + (
+            f", as published upstream by their authors ({meta['homepage']})."
+            if meta.get("homepage")
+            else "."
+        )
+    )
+    if meta.get("copyright"):
+        lines.append(
+            f"{meta['copyright']} - this notice and the licence text must accompany "
+            "copies of the weights."
+        )
+    lines.append("The conversion and the pconv code are Apache-2.0.")
+    lines.append("")
+    if meta.get("citation"):
+        lines += ["## Citation", "", "```bibtex", meta["citation"], "```", ""]
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+    return str(card)
+
+
+def write_card_files(folder: Path, weights: Path) -> None:
+    """``config.json`` and ``README.md`` for ``weights``, into ``folder``."""
+    meta = verify_weights(weights)
+    digest = sha256_file(weights)
+    (folder / CONFIG_NAME).write_text(json.dumps(hub_config(meta, digest), indent=2) + "\n")
+    (folder / CARD_NAME).write_text(model_card(meta, digest))
+
+
+def write_folder(
+    model: PConvUNet,
+    out_dir: Path,
+    *,
+    entry: ModelEntry | None = None,
+    conversion: Conversion | None = None,
+    upstream_sha256: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Save ``model`` with full metadata and its card files; ``out_dir`` replaced atomically."""
+    meta = entry_metadata(entry, conversion, upstream_sha256) if entry is not None else {}
+    if conversion is not None and entry is None:
+        meta.update(conversion.metadata())
+    meta.update(metadata or {})
+    with staging_folder(Path(out_dir)) as tmp:
+        weights = save_model(model, tmp / WEIGHTS_NAME, meta)
+        write_card_files(tmp, weights)
+        write_sha256_sidecar(weights)
+        validate_folder(tmp)
+    return Path(out_dir)
+
+
+def folder_from_weights(weights: Path, out_dir: Path) -> Path:
+    """A Hub folder for an existing weights file (its card files made from its metadata)."""
+    verify_weights(weights)
+    with staging_folder(Path(out_dir)) as tmp:
+        shutil.copyfile(weights, tmp / WEIGHTS_NAME)
+        write_card_files(tmp, tmp / WEIGHTS_NAME)
+        validate_folder(tmp)
+    return Path(out_dir)
+
+
+def validate_folder(folder: Path) -> dict[str, object]:
+    """Check a Hub folder: weights verify, config.json and card agree with them; returns the
+    parsed config.json. :class:`ZooError` lists every problem found."""
+    problems: list[str] = []
+    weights = folder / WEIGHTS_NAME
+    meta = verify_weights(weights)
+    digest = sha256_file(weights)
+    config: dict[str, object] = {}
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, ValueError) as exc:
+        problems.append(f"{CONFIG_NAME}: unreadable ({exc})")
+    if config:
+        if config.get("config") != json.loads(meta["config"]):
+            problems.append(f"{CONFIG_NAME}: architecture differs from the weights' metadata")
+        try:
+            UNetConfig.from_dict(config["config"])  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{CONFIG_NAME}: invalid architecture config ({exc})")
+        if (config.get("weights") or {}).get("sha256") != digest:  # type: ignore[union-attr]
+            problems.append(f"{CONFIG_NAME}: sha256 does not match {WEIGHTS_NAME}")
+        if config.get("library_name") != "pconv":
+            problems.append(f"{CONFIG_NAME}: library_name is not pconv")
+    try:
+        card = ModelCard.load(folder / CARD_NAME)
+    except Exception as exc:  # yaml errors, missing file
+        problems.append(f"{CARD_NAME}: unreadable model card ({exc})")
+    else:
+        data = card.data.to_dict()
+        for key in ("license", "tags", "library_name"):
+            if not data.get(key):
+                problems.append(f"{CARD_NAME}: YAML header lacks {key}")
+        if data.get("library_name") != "pconv":
+            problems.append(f"{CARD_NAME}: library_name is not pconv")
+        if "datasets" in meta and json.loads(meta["datasets"]) and not data.get("datasets"):
+            problems.append(f"{CARD_NAME}: YAML header lacks datasets")
+        problems += [
+            f"{CARD_NAME}: no '{s}' section" for s in REQUIRED_SECTIONS if s not in card.text
+        ]
+        if digest not in card.text:
+            problems.append(f"{CARD_NAME}: does not state the weights' sha256")
+    if problems:
+        raise ZooError(f"{folder}: invalid Hub folder: " + "; ".join(problems))
+    return config

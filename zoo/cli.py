@@ -1,0 +1,156 @@
+"""``python -m zoo``: list, download, build, convert and publish pretrained PConv models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pconv.errors import PConvError
+from zoo.files import built_folder
+from zoo.registry import REGISTRY, get_entry
+
+#: licence of each upstream family's published weights
+LAYOUT_LICENCES = {"mmagic": "Apache-2.0", "naoto": "MIT", "keras": "MIT"}
+
+
+def _list(args: argparse.Namespace) -> int:
+    from zoo.hub import where_cached
+
+    rows = [("NAME", "RES", "LICENCE", "CACHED", "HUB REPO", "SOURCE")]
+    for entry in REGISTRY.values():
+        rows.append(
+            (
+                entry.name,
+                str(entry.resolution),
+                entry.licence,
+                where_cached(entry),
+                entry.repo_id or "-",
+                entry.source,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from zoo.hub import download
+
+    print(download(args.name, force=args.force))
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from zoo.card import validate_folder
+    from zoo.upstream import build_entry
+
+    entry = get_entry(args.name)
+    out = Path(args.output) if args.output else built_folder(entry.name)
+    folder = build_entry(entry, out, Path(args.upstream_file) if args.upstream_file else None)
+    config = validate_folder(folder)
+    conversion = config.get("conversion") or {}
+    kind = "exact" if conversion.get("exact") else "approximate"
+    print(f"{entry.name}: {folder} ({kind}, max abs diff {conversion.get('max_abs_diff', 0):.2e})")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from zoo.card import write_folder
+    from zoo.convert import convert_file
+
+    entry = get_entry(args.name) if args.name else None
+    resolution = args.resolution or (entry.resolution if entry else None)
+    conversion = convert_file(args.path, layout=args.layout, resolution=resolution)
+    meta = None
+    if entry is None:  # the upstream's licence travels with its weights
+        meta = {
+            "source": f"converted from {Path(args.path).name} ({conversion.layout} layout)",
+            "licence": LAYOUT_LICENCES[conversion.layout],
+        }
+    folder = write_folder(
+        conversion.model, Path(args.output), entry=entry, conversion=conversion, metadata=meta
+    )
+    kind = "exact" if conversion.exact else "approximate"
+    print(f"{folder} ({conversion.layout}, {kind}, max abs diff {conversion.max_abs_diff:.2e})")
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from zoo.publish import publish
+
+    result = publish(
+        Path(args.path),
+        args.repo_id,
+        dry_run=args.dry_run,
+        out_dir=Path(args.output) if args.output else None,
+        private=args.private,
+        token=args.token,
+        revision=args.revision,
+    )
+    if result.folder is not None:
+        print(f"dry run: wrote {result.folder} (sha256 {result.sha256}); nothing uploaded")
+    else:
+        print(
+            f"published {result.repo_id} at {result.commit}: pin revision={result.commit!r}, "
+            f"sha256={result.sha256!r} in zoo/registry.py"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="the named models, what is cached, licence and source")
+    p.set_defaults(run=_list)
+
+    p = sub.add_parser("download", help="fetch a named model (Hub, else built from upstream)")
+    p.add_argument("name", choices=sorted(REGISTRY), metavar="NAME")
+    p.add_argument("--force", action="store_true", help="download again even if cached")
+    p.set_defaults(run=_download)
+
+    p = sub.add_parser(
+        "build", help="download the upstream file, convert, verify, write the Hub folder"
+    )
+    p.add_argument(
+        "name", choices=sorted(n for n, e in REGISTRY.items() if e.upstream), metavar="NAME"
+    )
+    p.add_argument("--output", help="folder to write (default: the local model cache)")
+    p.add_argument("--upstream-file", help="use this already downloaded upstream file")
+    p.set_defaults(run=_build)
+
+    p = sub.add_parser("convert", help="convert a local upstream checkpoint (.pth/.h5)")
+    p.add_argument("path")
+    p.add_argument("--output", required=True, help="folder to write (Hub layout)")
+    p.add_argument("--layout", choices=["mmagic", "naoto", "keras"], help="default: detected")
+    p.add_argument("--name", choices=sorted(REGISTRY), help="registry entry it corresponds to")
+    p.add_argument("--resolution", type=int, help="training resolution (default: by layout)")
+    p.set_defaults(run=_convert)
+
+    p = sub.add_parser("publish", help="create a Hub repo and upload weights, config and card")
+    p.add_argument("path", help="a model.safetensors or a folder holding one")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--dry-run", action="store_true", help="write the folder, upload nothing")
+    p.add_argument("--output", help="dry-run folder (default: ./publish-OWNER--NAME)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--revision", help="branch to upload to (default: main)")
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.set_defaults(run=_publish)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="zoo: %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except PConvError as exc:
+        print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"zoo {args.command}: interrupted", file=sys.stderr)
+        return 130

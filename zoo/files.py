@@ -1,0 +1,178 @@
+"""Our cache folder, sha256 checks, and checking a weights file before anyone loads it."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from pconv.checkpoint import WEIGHTS_NAME, read_metadata
+from pconv.errors import CheckpointError
+from pconv.unet import PConvUNet, UNetConfig
+from zoo.registry import ZooError
+
+SHA256_SUFFIX = ".sha256"
+
+
+def cache_root() -> Path:
+    """``$PCONV_CACHE``, else ``$XDG_CACHE_HOME/pconv``, else ``~/.cache/pconv``."""
+    explicit = os.environ.get("PCONV_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "pconv"
+
+
+def upstream_cache() -> Path:
+    """Upstream checkpoints as downloaded (kept: a rebuild needs no second download)."""
+    return cache_root() / "upstream"
+
+
+def built_folder(name: str) -> Path:
+    """Where a model converted here from its upstream is kept (a Hub-ready folder)."""
+    return cache_root() / "models" / name
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_sha256(
+    path: Path, sha256: str | None = None, prefix: str | None = None, label: str | None = None
+) -> str:
+    """The file's sha256, after checking it against the pinned value or prefix."""
+    actual = sha256_file(path)
+    label = label or str(path)
+    if sha256 is not None and actual != sha256.lower():
+        raise ZooError(
+            f"{label}: sha256 mismatch (expected {sha256}, got {actual}); "
+            "the file is corrupt or not the pinned version"
+        )
+    if prefix is not None and not actual.startswith(prefix.lower()):
+        raise ZooError(
+            f"{label}: sha256 {actual} does not start with the pinned {prefix}; "
+            "the file is corrupt or not the pinned version"
+        )
+    return actual
+
+
+def check_architecture(path: Path, meta: dict[str, str], label: str) -> UNetConfig:
+    """The tensors' names and shapes (from the header alone) fit the config in the metadata."""
+    try:
+        config = UNetConfig.from_dict(json.loads(meta["config"]))
+    except (ValueError, TypeError) as exc:
+        raise ZooError(f"{label}: invalid model config in metadata ({exc})") from None
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        expected = {k: tuple(v.shape) for k, v in PConvUNet(config).state_dict().items()}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            found = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ZooError(f"{label}: truncated or corrupt weights ({exc})") from None
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in expected if k in found and found[k] != expected[k])
+    if missing or unexpected or wrong:
+        parts = [
+            f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for what, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("wrong shape", wrong),
+            )
+            if keys
+        ]
+        raise ZooError(
+            f"{label}: weights do not fit the architecture in its config ({'; '.join(parts)})"
+        )
+    return config
+
+
+def verify_weights(
+    path: Path, *, sha256: str | None = None, label: str | None = None
+) -> dict[str, str]:
+    """Everything short of loading: sha256 (if pinned), safetensors (never a pickle), our
+    metadata, and tensors that fit the architecture it names. Returns the metadata."""
+    label = label or str(path)
+    if sha256 is not None:
+        check_sha256(path, sha256, label=label)
+    try:
+        meta = read_metadata(path)
+    except CheckpointError as exc:
+        raise ZooError(f"{label}: {str(exc).removeprefix(f'{path}: ')}") from None
+    check_architecture(path, meta, label)
+    return meta
+
+
+def weights_in(path: Path) -> Path:
+    """``path`` itself, or the ``model.safetensors`` in the folder ``path``."""
+    if path.is_dir():
+        candidate = path / WEIGHTS_NAME
+        if not candidate.is_file():
+            raise ZooError(f"{path}: folder has no {WEIGHTS_NAME}")
+        return candidate
+    if not path.is_file():
+        raise ZooError(f"{path}: no such file or folder")
+    return path
+
+
+def write_sha256_sidecar(path: Path) -> str:
+    digest = sha256_file(path)
+    path.with_name(path.name + SHA256_SUFFIX).write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def read_sha256_sidecar(path: Path) -> str | None:
+    sidecar = path.with_name(path.name + SHA256_SUFFIX)
+    if not sidecar.is_file():
+        return None
+    return sidecar.read_text().split()[0] if sidecar.read_text().strip() else None
+
+
+def evict_hub_file(path: Path) -> None:
+    """Remove a file ``hf_hub_download`` put in its cache: the snapshot entry and its blob."""
+    path = Path(path)
+    blob = path.resolve() if path.is_symlink() else None
+    path.unlink(missing_ok=True)
+    if blob is not None:
+        blob.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()  # the snapshot folder, if this was its only file
+
+
+def remove_incomplete(cache_dir: Path | None, repo_id: str) -> None:
+    """Drop partial downloads (``blobs/*.incomplete``) left by a failed transfer."""
+    if cache_dir is None:
+        return
+    blobs = cache_dir / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    for partial in blobs.glob("*.incomplete") if blobs.is_dir() else ():
+        partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def staging_folder(final: Path) -> Iterator[Path]:
+    """A sibling temporary folder that replaces ``final`` only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)

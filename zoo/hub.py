@@ -1,0 +1,237 @@
+"""Name -> verified local weights file: the Hub first, then a copy built here from upstream.
+
+Downloads go through ``huggingface_hub.hf_hub_download``: its cache, its offline mode
+(``HF_HUB_OFFLINE=1``), its token handling (``HF_TOKEN`` / ``hf auth login``). ``HF_ENDPOINT``,
+``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` are read when a model is resolved, not only when
+``huggingface_hub`` is imported, so a process may change them. A file that fails verification is
+removed from the cache before the error is raised: nothing bad stays cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from importlib import resources
+from pathlib import Path
+
+from zoo.files import (
+    built_folder,
+    evict_hub_file,
+    read_sha256_sidecar,
+    remove_incomplete,
+    sha256_file,
+    verify_weights,
+    weights_in,
+)
+from zoo.registry import ModelEntry, ZooError, get_entry, is_registered, names
+
+log = logging.getLogger("zoo")
+
+_WEIGHT_SUFFIXES = {".safetensors", ".pth", ".pt", ".ckpt", ".bin", ".h5"}
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+class HubUnavailable(ZooError):
+    """The Hub copy could not be fetched (not published, unreachable, offline and not cached)."""
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def offline() -> bool:
+    return _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
+
+
+def hub_cache_dir() -> Path | None:
+    """The Hub cache if set in the environment now (else huggingface_hub's own default)."""
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("HF_HOME")
+    return Path(home).expanduser() / "hub" if home else None
+
+
+def _hub_kwargs() -> dict[str, object]:
+    kwargs: dict[str, object] = {}
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if endpoint:
+        kwargs["endpoint"] = endpoint.rstrip("/")
+    cache = hub_cache_dir()
+    if cache is not None:
+        kwargs["cache_dir"] = str(cache)
+    if offline():
+        kwargs["local_files_only"] = True
+    return kwargs
+
+
+def _summary(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def hub_file(
+    repo_id: str, filename: str, revision: str, *, sha256: str | None = None, force: bool = False
+) -> Path:
+    """Download (or find in the cache) one file and verify it; :class:`HubUnavailable` if the
+    Hub cannot provide it, :class:`ZooError` (after evicting it) if it is not what it should be."""
+    from huggingface_hub import hf_hub_download
+
+    import pconv
+
+    kwargs = _hub_kwargs()
+    label = f"{repo_id}/{filename}@{revision}"
+    try:
+        path = Path(
+            hf_hub_download(
+                repo_id=repo_id,
+                filename=filename,
+                revision=revision,
+                force_download=force,
+                library_name="pconv",
+                library_version=pconv.__version__,
+                **kwargs,
+            )
+        )
+    except Exception as exc:  # every way the Hub can fail: not found, HTTP, network, offline
+        remove_incomplete(hub_cache_dir(), repo_id)
+        raise HubUnavailable(f"{label}: {_summary(exc)}") from None
+    try:
+        verify_weights(path, sha256=sha256, label=label)
+    except ZooError:
+        evict_hub_file(path)
+        raise
+    return path
+
+
+def cached_hub_file(entry: ModelEntry) -> Path | None:
+    """The entry's file if the Hub cache has it (no network)."""
+    if entry.repo_id is None:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    cache = hub_cache_dir()
+    found = try_to_load_from_cache(
+        entry.repo_id,
+        entry.filename,
+        revision=entry.revision,
+        cache_dir=str(cache) if cache else None,
+    )
+    return Path(found) if isinstance(found, str) else None
+
+
+def packaged_path(entry: ModelEntry) -> Path:
+    assert entry.packaged is not None
+    return Path(str(resources.files("zoo").joinpath("weights", entry.packaged)))
+
+
+def built_file(entry: ModelEntry) -> Path | None:
+    """The copy converted here from upstream, if present and intact."""
+    path = built_folder(entry.name) / "model.safetensors"
+    if not path.is_file():
+        return None
+    recorded = read_sha256_sidecar(path)
+    if recorded is None or sha256_file(path) != recorded:
+        log.warning("%s: discarding a damaged local build (%s)", entry.name, path.parent)
+        return None
+    return path
+
+
+def _resolve_packaged(entry: ModelEntry) -> Path:
+    path = packaged_path(entry)
+    if not path.is_file():
+        raise ZooError(
+            f"{entry.name}: not yet available: its weights come with the issue that trains it "
+            f"(expected at {path}). Use places2, celeba-hq or imagenet, or a weights file."
+        )
+    verify_weights(path, sha256=entry.sha256, label=f"{entry.name} ({path})")
+    return path
+
+
+def resolve_entry(entry: ModelEntry, *, force: bool = False, build: bool = True) -> Path:
+    """The entry's weights: packaged, Hub (cache or download), local build, or a new build."""
+    if entry.packaged is not None:
+        return _resolve_packaged(entry)
+    reasons = []
+    if entry.repo_id is not None:
+        try:
+            return hub_file(
+                entry.repo_id, entry.filename, entry.revision, sha256=entry.sha256, force=force
+            )
+        except HubUnavailable as exc:
+            reasons.append(str(exc))
+    if not force and (local := built_file(entry)) is not None:
+        verify_weights(local, label=f"{entry.name} (local build {local})")
+        return local
+    if entry.upstream is None or not build:
+        raise ZooError(f"{entry.name}: not available ({'; '.join(reasons) or 'no Hub copy'})")
+    if offline():
+        raise ZooError(
+            f"{entry.name}: not in the cache and offline mode is on "
+            f"({reasons[0] if reasons else 'no Hub copy'})."
+            f" Run `python -m zoo download {entry.name}` once with internet access."
+        )
+    from zoo.upstream import build_entry
+
+    log.warning(
+        "%s: Hub copy unavailable (%s); building it from %s",
+        entry.name,
+        reasons[0] if reasons else "none",
+        entry.upstream.url,
+    )
+    folder = build_entry(entry, built_folder(entry.name))
+    return folder / "model.safetensors"
+
+
+def split_repo_id(text: str) -> tuple[str, str] | None:
+    """``user/repo`` or ``user/repo@revision`` -> (repo_id, revision); None if not one."""
+    if not _REPO_ID.match(text):
+        return None
+    repo_id, _, revision = text.partition("@")
+    return repo_id, revision or "main"
+
+
+def resolve(name_or_path: str | os.PathLike[str]) -> Path:
+    """A verified local ``model.safetensors`` for a zoo name, a Hub repo id, a folder or a file.
+
+    * ``"places2"``, ``"celeba-hq"``, ``"imagenet"``, ``"default"`` (see ``python -m zoo list``);
+    * ``"user/repo"`` or ``"user/repo@revision"``: that repo's ``model.safetensors``;
+    * a folder holding ``model.safetensors``, or a ``.safetensors`` file.
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.exists():
+        return weights_in(path)
+    if is_registered(text):
+        return resolve_entry(get_entry(text))
+    if path.suffix.lower() in _WEIGHT_SUFFIXES:
+        raise ZooError(f"{text}: no such file")
+    repo = split_repo_id(text)
+    if repo is not None:
+        repo_id, revision = repo
+        try:
+            return hub_file(repo_id, "model.safetensors", revision)
+        except HubUnavailable as exc:
+            raise ZooError(f"{text}: cannot get it from the Hub ({exc})") from None
+    raise ZooError(
+        f"{text}: not a file, a folder, a zoo name ({', '.join(names())}) or a Hub "
+        "repo id (owner/name)"
+    )
+
+
+def download(name: str, *, force: bool = False) -> Path:
+    """``python -m zoo download NAME``: make a named model available offline."""
+    return resolve_entry(get_entry(name), force=force)
+
+
+def where_cached(entry: ModelEntry) -> str:
+    """``hub``, ``built``, ``packaged``, ``not yet available`` or ``-`` (no network)."""
+    if entry.packaged is not None:
+        return "packaged" if packaged_path(entry).is_file() else "not yet available"
+    try:
+        if cached_hub_file(entry) is not None:
+            return "hub"
+    except Exception:  # an unreadable cache is "not cached" for a listing
+        pass
+    return "built" if built_file(entry) is not None else "-"

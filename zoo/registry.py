@@ -1,0 +1,234 @@
+"""The named models: where each lives on the Hub, where it came from, and how good it is.
+
+Each entry pins a Hub repository, revision, file name and sha256 (``None`` until the file is
+published: the sha256 of the *published* file is only known once it exists), and the upstream
+checkpoint it is converted from, so that :func:`zoo.resolve` can rebuild it when the Hub copy is
+not reachable or not yet published.
+
+The Hub ids live under the ``pconv`` organisation the project would own; none is published yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pconv.errors import CheckpointError
+
+#: Hub organisation of the project (placeholder until it is created).
+HUB_ORG = "pconv"
+
+
+class ZooError(CheckpointError):
+    """A named model that cannot be resolved, downloaded, verified or converted."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Published figures, quoted as the upstream reports them (not re-measured here)."""
+
+    dataset: str
+    metrics: dict[str, float]
+    protocol: str
+    reported_by: str
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A published checkpoint in another format, and how to turn it into ours."""
+
+    url: str
+    filename: str
+    layout: str  # converter name: "mmagic", "naoto" or "keras"
+    licence: str
+    homepage: str
+    # Full sha256 where known. OpenMMLab's file names carry the first 8 hex digits of the file's
+    # sha256 (their publish_model.py appends sha256sum[:8]); that prefix is all we can pin offline.
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    copyright: str = ""  # the notice the licence asks redistributions to keep
+    citation: str = ""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    summary: str
+    repo_id: str | None
+    resolution: int
+    licence: str  # SPDX id
+    source: str  # who trained it, with what code
+    datasets: tuple[str, ...]
+    mask_convention: str
+    revision: str = "main"  # pin to a commit hash once published
+    filename: str = "model.safetensors"
+    sha256: str | None = None  # of the published file; None until it exists
+    evaluation: tuple[Evaluation, ...] = ()
+    upstream: Upstream | None = None
+    packaged: str | None = None  # file name under zoo/weights/ for models shipped in the package
+    limitations: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = field(default=())
+
+
+_MMAGIC_BASE = "https://download.openmmlab.com/mmediting/inpainting/pconv/"
+_MMAGIC_HOME = "https://github.com/open-mmlab/mmagic/tree/main/configs/partial_conv"
+_PAPER = (
+    "@inproceedings{liu2018image,\n  title={Image inpainting for irregular holes using partial "
+    "convolutions},\n  author={Liu, Guilin and Reda, Fitsum A and Shih, Kevin J and Wang, "
+    "Ting-Chun and Tao, Andrew and Catanzaro, Bryan},\n  booktitle={ECCV},\n  year={2018}\n}"
+)
+_MMAGIC_MASKS = "mmagic free-form masks (4-10 strokes, brush width 10-45 px, 15-65% of the image)"
+_LOW_RES = (
+    "Trained at 256x256: pconv.inpaint works on larger images at that scale (crop or downscale), "
+    "so fine detail in large holes is limited."
+)
+
+REGISTRY: dict[str, ModelEntry] = {
+    "default": ModelEntry(
+        name="default",
+        summary="Small PConv U-Net trained by this project; ships inside the package (offline).",
+        repo_id=f"{HUB_ORG}/pconv-default",
+        resolution=256,
+        licence="Apache-2.0",
+        source="pconv (this project's train/ package)",
+        datasets=(),
+        mask_convention="network input: 1 = valid pixel",
+        packaged="default.safetensors",
+        limitations=("Not yet available: its weights come with the issue that trains it.",),
+    ),
+    "places2": ModelEntry(
+        name="places2",
+        summary="PConv U-Net (7 levels, 256x256) trained on Places365-Challenge by OpenMMLab.",
+        repo_id=f"{HUB_ORG}/pconv-places2-256",
+        resolution=256,
+        licence="Apache-2.0",
+        source="OpenMMLab mmediting/mmagic, pconv_256x256_stage2_4x2_places (stage 2, 500k iters)",
+        datasets=("places365",),
+        mask_convention="upstream: mask 1 = hole outside the generator; converted: 1 = valid",
+        evaluation=(
+            Evaluation(
+                dataset="Places365-val",
+                metrics={"l1 error": 8.776, "PSNR": 22.762, "SSIM": 0.801},
+                protocol=f"256x256, {_MMAGIC_MASKS}",
+                reported_by="OpenMMLab (configs/partial_conv/README.md)",
+            ),
+        ),
+        upstream=Upstream(
+            url=_MMAGIC_BASE + "pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth",
+            filename="pconv_256x256_stage2_4x2_places_20200619-1ffed0e8.pth",
+            layout="mmagic",
+            licence="Apache-2.0",
+            homepage=_MMAGIC_HOME,
+            sha256_prefix="1ffed0e8",
+            copyright="Copyright (c) OpenMMLab. All rights reserved.",
+            citation=_PAPER,
+        ),
+        limitations=(_LOW_RES, "Scenes: weak on faces and text."),
+    ),
+    "celeba-hq": ModelEntry(
+        name="celeba-hq",
+        summary="PConv U-Net (7 levels, 256x256) trained on CelebA-HQ faces by OpenMMLab.",
+        repo_id=f"{HUB_ORG}/pconv-celeba-hq-256",
+        resolution=256,
+        licence="Apache-2.0",
+        source="OpenMMLab mmediting/mmagic, pconv_256x256_stage2_4x2_celeba (stage 2, 500k iters)",
+        datasets=("celeba-hq",),
+        mask_convention="upstream: mask 1 = hole outside the generator; converted: 1 = valid",
+        evaluation=(
+            Evaluation(
+                dataset="CelebA-HQ val",
+                metrics={"l1 error": 5.990, "PSNR": 25.404, "SSIM": 0.853},
+                protocol=f"256x256, {_MMAGIC_MASKS}",
+                reported_by="OpenMMLab (configs/partial_conv/README.md)",
+            ),
+        ),
+        upstream=Upstream(
+            url=_MMAGIC_BASE + "pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth",
+            filename="pconv_256x256_stage2_4x2_celeba_20200619-860f8b95.pth",
+            layout="mmagic",
+            licence="Apache-2.0",
+            homepage=_MMAGIC_HOME,
+            sha256_prefix="860f8b95",
+            copyright="Copyright (c) OpenMMLab. All rights reserved.",
+            citation=_PAPER,
+        ),
+        limitations=(_LOW_RES, "Aligned, centred face crops only; CelebA-HQ's demographic bias."),
+        aliases=("celeba",),
+    ),
+    "imagenet": ModelEntry(
+        name="imagenet",
+        summary="PConv U-Net (8 levels, 512x512) trained on ImageNet with Keras by M. Gruber.",
+        repo_id=f"{HUB_ORG}/pconv-imagenet-512",
+        resolution=512,
+        licence="MIT",
+        source="MathiasGruber/PConv-Keras, ImageNet weights (phase 2, epoch 26)",
+        datasets=("imagenet-1k",),
+        mask_convention="upstream: mask 1 = valid pixel; converted: 1 = valid",
+        upstream=Upstream(
+            # The weights are published on Google Drive (README of the repository); the confirm
+            # flag skips Drive's "cannot scan for viruses" interstitial for large files.
+            url="https://drive.usercontent.google.com/download?id=1OdbuNJj4gV9KUoknQG063jJrJ1srhBvU"
+            "&export=download&confirm=t",
+            filename="pconv_imagenet.26-1.07.h5",
+            layout="keras",
+            licence="MIT",
+            homepage="https://github.com/MathiasGruber/PConv-Keras",
+            copyright="Copyright (c) 2018 Mathias Gruber",
+            citation=_PAPER,
+        ),
+        limitations=(
+            "Approximate conversion: the Keras model ends in LeakyReLU -> 1x1 conv -> sigmoid, "
+            "which the paper's architecture has no place for; it is replaced by the best affine "
+            "map (least squares on hole pixels), and the measured error is in the metadata.",
+            "No evaluation figures were published upstream.",
+        ),
+    ),
+    "places2-naoto": ModelEntry(
+        name="places2-naoto",
+        summary="PConv U-Net (7 levels, 256x256) trained on Places2 by N. Inoue (PyTorch).",
+        repo_id=f"{HUB_ORG}/pconv-places2-naoto-256",
+        resolution=256,
+        licence="MIT",
+        source="naoto0804/pytorch-inpainting-with-partial-conv release v0.0.0 (1M iterations)",
+        datasets=("places365",),
+        mask_convention="upstream: mask 1 = valid pixel; converted: 1 = valid",
+        upstream=Upstream(
+            url="https://github.com/naoto0804/pytorch-inpainting-with-partial-conv/releases/"
+            "download/v0.0.0/1000000.pth",
+            filename="1000000.pth",
+            layout="naoto",
+            licence="MIT",
+            homepage="https://github.com/naoto0804/pytorch-inpainting-with-partial-conv",
+            copyright="Copyright (c) 2018 Naoto Inoue",
+            citation=_PAPER,
+        ),
+        limitations=(
+            _LOW_RES,
+            "The author notes the re-implementation does not fully reproduce the paper's results.",
+            "No evaluation figures were published upstream.",
+        ),
+    ),
+}
+
+
+def names() -> list[str]:
+    """The zoo's model names, for menus (CLI choices, the ComfyUI loader, the demo)."""
+    return list(REGISTRY)
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The entry for ``name`` (or one of its aliases); :class:`ZooError` if there is none."""
+    key = name.strip().lower()
+    if key in REGISTRY:
+        return REGISTRY[key]
+    for entry in REGISTRY.values():
+        if key in entry.aliases:
+            return entry
+    raise ZooError(f"{name}: no such model; known: {', '.join(REGISTRY)}")
+
+
+def is_registered(name: str) -> bool:
+    try:
+        get_entry(name)
+    except ZooError:
+        return False
+    return True
