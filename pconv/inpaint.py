@@ -2,16 +2,18 @@
 
 Strategy for any image size (a model trained at ``R`` = 256 or 512 pixels):
 
-1. Holes are grouped into *clusters*: holes closer than about ``R/4`` pixels belong together
-   (connected components on a grid of ``R/8``-pixel cells), so two small scratches at opposite
-   corners of a 4K photo are two small jobs, not one huge one.
+1. Holes are grouped into *clusters* (connected components on a grid of ``R/32``-pixel cells,
+   coarser when there are hundreds of specks), so two small scratches at opposite
+   corners of a 4K photo are two small jobs, not one huge one. Clusters whose context crops
+   (step 2) overlap are merged as long as the merged crop can still be worked on at the same
+   scale (step 3), so many nearby small holes cost a few model runs, not hundreds.
 2. Each cluster is inpainted on a *context crop*: its bounding box grown by
    ``max(box side, R/2)`` on every side (clipped to the image), so the model sees about as much
    surrounding picture as it saw in training.
-3. The crop is worked on at native resolution when it can be; otherwise it is downscaled so the
-   hole's long side is at most ``R`` and the crop has at most ``(2R)^2`` pixels. Downscaling is
-   hole-aware (normalised area averaging: a small pixel counts as known only when every pixel it
-   covers is known), so hole contents never leak in.
+3. The crop is worked on at native resolution when it can be; otherwise it is downscaled so
+   the largest single hole's long side is at most ``R`` and the crop has at most ``(2R)^2``
+   pixels. Downscaling is hole-aware (normalised area averaging: a small pixel counts as known
+   only when every pixel it covers is known), so hole contents never leak in.
 4. The crop is reflect-padded to a multiple of ``2^depth`` (the padding keeps the mask it
    reflects), run through the model, composited, upscaled (bicubic) when it was downscaled, and
    only the cluster's hole pixels are pasted back.
@@ -168,10 +170,10 @@ def _clusters(hole: Tensor, cell: int) -> list[Tensor]:
             continue
         stack = [start]
         labels[start] = groups
-        while stack:  # flood fill, 8-connected plus one empty cell of slack
+        while stack:  # flood fill, 8-connected
             i, j = stack.pop()
-            for di in (-2, -1, 0, 1, 2):
-                for dj in (-2, -1, 0, 1, 2):
+            for di in (-1, 0, 1):
+                for dj in (-1, 0, 1):
                     n = (i + di, j + dj)
                     if n in occupied and labels[n] < 0:
                         labels[n] = groups
@@ -223,6 +225,78 @@ def _run_model(
     return torch.where(valid > 0, image, out)
 
 
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+def _context(box: Box, res: int, h: int, w: int) -> Box:
+    """The crop the model sees around a hole box: grown by max(box side, res/2), clipped."""
+    y0, y1, x0, x1 = box
+    grow = max(y1 - y0, x1 - x0, res // 2)
+    return max(0, y0 - grow), min(h, y1 + grow), max(0, x0 - grow), min(w, x1 + grow)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+@dataclass
+class _Job:
+    """Holes filled by one model run: their map, their box, and their largest single extent."""
+
+    region: Tensor
+    box: Box
+    extent: int  # longest side of the largest member cluster: sets the working scale
+
+    def scale(self, res: int, h: int, w: int) -> float:
+        """Native resolution unless a hole is larger than ``res`` or the crop over budget."""
+        cy0, cy1, cx0, cx1 = _context(self.box, res, h, w)
+        budget = math.sqrt((2 * res) ** 2 / ((cy1 - cy0) * (cx1 - cx0)))
+        return min(1.0, res / self.extent, budget)
+
+    def merged(self, other: _Job) -> _Job:
+        a, b = self.box, other.box
+        box = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+        return _Job(self.region | other.region, box, max(self.extent, other.extent))
+
+
+def _jobs(hole: Tensor, res: int) -> list[_Job]:
+    """Hole clusters to fill; clusters whose crops overlap are merged while that is free.
+
+    Merging bounds the work (many small holes close together become one model run instead of
+    one each on overlapping crops), but never at the price of a smaller working scale.
+    """
+    h, w = hole.shape
+    # Fine cells, so a cluster's extent is close to one hole's size; coarser only when there
+    # are so many specks that merging them pairwise would cost more than it saves.
+    cell = max(4, res // 32)
+    regions = _clusters(hole, cell)
+    while len(regions) > 256:
+        cell *= 2
+        regions = _clusters(hole, cell)
+    jobs = []
+    for region in regions:
+        y0, y1, x0, x1 = _bbox(region)
+        jobs.append(_Job(region, (y0, y1, x0, x1), max(y1 - y0, x1 - x0)))
+    changed = True
+    while changed:
+        changed = False
+        i = 0
+        while i < len(jobs):
+            j = i + 1
+            while j < len(jobs):
+                a, b = jobs[i], jobs[j]
+                if _overlap(_context(a.box, res, h, w), _context(b.box, res, h, w)):
+                    union = a.merged(b)
+                    if union.scale(res, h, w) >= min(a.scale(res, h, w), b.scale(res, h, w)):
+                        jobs[i] = union
+                        del jobs[j]
+                        changed = True
+                        continue
+                j += 1
+            i += 1
+    return jobs
+
+
 def _inpaint_one(
     model: PConvUNet, image: Tensor, hole: Tensor, device: torch.device, amp: torch.dtype | None
 ) -> Tensor:
@@ -230,15 +304,12 @@ def _inpaint_one(
     res = model.config.resolution
     h, w = hole.shape
     result = torch.where(hole, torch.zeros(()), image)  # holes zeroed: hole-agnostic
-    for region in _clusters(hole, max(8, res // 8)):
-        y0, y1, x0, x1 = _bbox(region)
-        grow = max(y1 - y0, x1 - x0, res // 2)
-        cy0, cy1 = max(0, y0 - grow), min(h, y1 + grow)
-        cx0, cx1 = max(0, x0 - grow), min(w, x1 + grow)
+    for job in _jobs(hole, res):
+        cy0, cy1, cx0, cx1 = _context(job.box, res, h, w)
         crop = result[:, cy0:cy1, cx0:cx1][None]
         crop_valid = (~hole[cy0:cy1, cx0:cx1]).float()[None, None]
         ch, cw = cy1 - cy0, cx1 - cx0
-        scale = min(1.0, res / max(y1 - y0, x1 - x0), math.sqrt((2 * res) ** 2 / (ch * cw)))
+        scale = job.scale(res, h, w)
         if scale < 1.0:
             size = (max(1, round(ch * scale)), max(1, round(cw * scale)))
             small, small_valid = _downscale(crop, crop_valid, size)
@@ -247,7 +318,7 @@ def _inpaint_one(
             filled = filled.clamp(0, 1)
         else:
             filled = _run_model(model, crop, crop_valid, device, amp)
-        paste = region[cy0:cy1, cx0:cx1]
+        paste = job.region[cy0:cy1, cx0:cx1]
         result[:, cy0:cy1, cx0:cx1] = torch.where(paste, filled[0], crop[0])
     return result
 

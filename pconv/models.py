@@ -14,22 +14,23 @@ from pconv.unet import PConvUNet
 
 
 def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
-    """A local ``.safetensors`` file or a folder holding ``model.safetensors``; else the zoo."""
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        candidate = path / WEIGHTS_NAME
-        if not candidate.is_file():
-            raise CheckpointError(f"{path}: folder has no {WEIGHTS_NAME}")
-        return candidate
-    if path.is_file():
-        return path
+    """A zoo name, a Hub repo id, a folder holding ``model.safetensors``, or a file.
+
+    The zoo resolves all of these (a bare zoo name wins over a same-named folder in the working
+    directory); without the zoo installed, only local files and folders work.
+    """
     try:
         from zoo import resolve  # the registry of named and Hub models
     except ImportError:
         resolve = None
-    if resolve is None:
+    if resolve is not None:
+        return resolve(name_or_path)
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        path = path / WEIGHTS_NAME
+    if not path.is_file():
         raise CheckpointError(f"{name_or_path}: no such file, and the model zoo is not installed")
-    return resolve(str(name_or_path))
+    return path
 
 
 def load_model(

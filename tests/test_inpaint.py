@@ -139,3 +139,31 @@ def test_model_mode_is_restored(photos, tiny_model):
         assert tiny_model.training
     finally:
         tiny_model.eval()
+
+
+def test_many_small_holes_cost_few_model_runs_at_native_scale(photos, tiny_model):
+    img = photos["astronaut"]
+    hole = np.zeros(img.shape[:2], dtype=bool)
+    for y in range(20, 500, 37):
+        for x in range(20, 500, 37):
+            hole[y : y + 5, x : x + 5] = True  # 169 specks
+    sizes, handle = _record_model_inputs(tiny_model)
+    try:
+        out = pconv.inpaint(img, hole, tiny_model)
+    finally:
+        handle.remove()
+    assert 1 <= len(sizes) <= 169 // 4  # merged, not one run per speck
+    # never downscaled: every crop is at most the (2R)^2 budget plus padding to a multiple
+    assert all(h * w <= (2 * 128 + 32) ** 2 for h, w in sizes)
+    assert np.array_equal(out[~hole], img[~hole]) and not np.array_equal(out[hole], img[hole])
+
+
+def test_zoo_name_is_not_shadowed_by_a_local_folder(tmp_path, monkeypatch):
+    from zoo import names
+
+    name = names()[0]
+    (tmp_path / name).mkdir()  # an unrelated folder of the same name in the working directory
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(pconv.CheckpointError) as excinfo:
+        pconv.load_model(name)
+    assert "has no model.safetensors" not in str(excinfo.value)

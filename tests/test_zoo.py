@@ -61,6 +61,12 @@ def hub_env(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.delenv("PCONV_UPSTREAM_MIRROR", raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: the suite may run under
+    # HF_HUB_OFFLINE=1 (the README's test command), so switch the client back on explicitly.
+    # Only the loopback Hub of these tests is ever reachable.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     return tmp_path
 

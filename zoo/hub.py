@@ -195,16 +195,18 @@ def split_repo_id(text: str) -> tuple[str, str] | None:
 def resolve(name_or_path: str | os.PathLike[str]) -> Path:
     """A verified local ``model.safetensors`` for a zoo name, a Hub repo id, a folder or a file.
 
-    * ``"places2"``, ``"celeba-hq"``, ``"imagenet"``, ``"default"`` (see ``python -m zoo list``);
+    * ``"places2"``, ``"celeba-hq"``, ``"imagenet"``, ``"default"`` (see ``python -m zoo list``),
+      ahead of any file or folder of the same name in the working directory;
     * ``"user/repo"`` or ``"user/repo@revision"``: that repo's ``model.safetensors``;
     * a folder holding ``model.safetensors``, or a ``.safetensors`` file.
     """
     text = str(name_or_path)
     path = Path(text).expanduser()
+    # A registered name means the entry, even beside a folder of that name (use ./name for it).
+    if isinstance(name_or_path, str) and is_registered(text):
+        return resolve_entry(get_entry(text))
     if path.exists():
         return weights_in(path)
-    if is_registered(text):
-        return resolve_entry(get_entry(text))
     if path.suffix.lower() in _WEIGHT_SUFFIXES:
         raise ZooError(f"{text}: no such file")
     repo = split_repo_id(text)
