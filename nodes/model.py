@@ -1,0 +1,127 @@
+"""Finding, loading and placing PConv models inside ComfyUI.
+
+Models are a zoo name (``default``, ``places2``, ``celeba-hq``, ``imagenet``: see
+``python -m zoo list``) or a ``.safetensors`` file under ``ComfyUI/models/inpaint`` (or any
+folder that ``extra_model_paths.yaml`` maps to ``inpaint``). The device and precision come from
+``comfy.model_management``; between runs the weights wait on its offload device.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import folder_paths
+import torch
+from comfy import model_management
+
+import pconv
+from pconv.errors import CheckpointError
+from pconv.unet import PConvUNet
+
+log = logging.getLogger("pconv.comfyui")
+
+FOLDER = "inpaint"  # ComfyUI/models/inpaint, shared with other inpainting packs
+EXTENSIONS = (".safetensors",)  # pconv weights are safetensors only; nothing is unpickled
+ZOO_NAMES = ("default", "places2", "celeba-hq", "imagenet")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def register_folder() -> None:
+    """Register ``models/inpaint``, keeping the folders users already mapped to ``inpaint``.
+
+    ``add_model_folder_path`` appends to an existing entry (one made by ``extra_model_paths.yaml``
+    or by another pack); the ``.safetensors`` extension is added to the entry's filter the way
+    other packs add theirs, so nobody's files disappear from anybody's list.
+    """
+    folder_paths.add_model_folder_path(FOLDER, os.path.join(folder_paths.models_dir, FOLDER))
+    _paths, extensions = folder_paths.folder_names_and_paths[FOLDER]
+    if isinstance(extensions, set):
+        extensions.update(EXTENSIONS)
+    elif isinstance(extensions, list):
+        extensions.extend(e for e in EXTENSIONS if e not in extensions)
+
+
+def zoo_names() -> list[str]:
+    """The zoo's names, from its registry when the zoo is importable."""
+    try:
+        from zoo import REGISTRY
+    except Exception:  # the zoo is optional for a file-only setup
+        return list(ZOO_NAMES)
+    names = list(REGISTRY)
+    return [n for n in ZOO_NAMES if n in names] + [n for n in names if n not in ZOO_NAMES]
+
+
+def model_files() -> list[str]:
+    """``.safetensors`` files in the ``inpaint`` folders, as ComfyUI lists them."""
+    try:
+        files = folder_paths.get_filename_list(FOLDER)
+    except KeyError:
+        return []
+    return [f for f in files if f.lower().endswith(EXTENSIONS)]
+
+
+def choices() -> list[str]:
+    return zoo_names() + model_files()
+
+
+@dataclass
+class PConvModel:
+    """What flows along a PCONV_MODEL link."""
+
+    model: PConvUNet
+    name: str
+    source: str
+    precision: str = "auto"
+
+    @property
+    def resolution(self) -> int:
+        return self.model.config.resolution
+
+    def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
+        """``None`` for plain fp32, else the autocast dtype for ``device``."""
+        if self.precision in _DTYPES:
+            dtype = _DTYPES[self.precision]
+        elif model_management.is_device_cpu(device):
+            dtype = torch.float32
+        else:
+            params = sum(p.numel() for p in self.model.parameters())
+            dtype = model_management.unet_dtype(
+                device, params, supported_dtypes=[torch.bfloat16, torch.float16, torch.float32]
+            )
+        return None if dtype not in (torch.bfloat16, torch.float16) else dtype
+
+    def memory_required(self) -> int:
+        """Bytes to have free on the device: weights plus one worst-case crop's activations."""
+        side = 2 * self.resolution  # the core's crops hold at most (2R)^2 pixels
+        width = self.model.config.base_width
+        return model_management.module_size(self.model) + side * side * width * 4 * 24
+
+    def to_device(self, device: torch.device) -> None:
+        if not model_management.is_device_cpu(device):
+            model_management.free_memory(self.memory_required(), device)
+        self.model.to(device)
+
+    def offload(self) -> None:
+        self.model.to(model_management.unet_offload_device())
+
+
+def load(name: str, precision: str = "auto") -> PConvModel:
+    """A zoo name or a file from the ``inpaint`` folders -> a model on the offload device."""
+    if precision not in PRECISIONS:
+        raise CheckpointError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision}")
+    path = folder_paths.get_full_path(FOLDER, name) if name.lower().endswith(EXTENSIONS) else None
+    if path is not None:
+        source = path
+    elif name in zoo_names():
+        source = name
+    else:
+        raise CheckpointError(
+            f"{name!r} is neither a zoo model ({', '.join(zoo_names())}) nor a .safetensors file "
+            f"in {', '.join(folder_paths.get_folder_paths(FOLDER))}"
+        )
+    model = pconv.load_model(source, device=model_management.unet_offload_device())
+    log.info("pconv: loaded %s (%s)", name, source)
+    return PConvModel(model=model, name=name, source=str(source), precision=precision)

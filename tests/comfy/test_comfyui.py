@@ -1,0 +1,295 @@
+"""The node pack inside a real ComfyUI: workflows POSTed to /prompt, results read back.
+
+Select with ``-m comfyui``; ComfyUI comes from ``tests/comfy/install.sh`` (test time only).
+Every workflow here is the example API workflow (``workflows/pconv_inpaint_api.json``) or
+built from the same nodes, with the tiny random model ``tiny.safetensors`` from the fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from comfyui_harness import ComfyUIServer, load_workflow
+from PIL import Image
+
+pytestmark = pytest.mark.comfyui
+
+GARBAGE = np.array([0, 255, 0], dtype=np.uint8)  # what the holes hold in the input files
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    from skimage import data
+
+    return data.chelsea()[:150, :226]  # 226x150: no side a multiple of anything
+
+
+def _holes(h: int, w: int) -> np.ndarray:
+    hole = np.zeros((h, w), dtype=bool)
+    hole[30:60, 40:90] = True  # a block
+    yy, xx = np.mgrid[:h, :w]
+    hole |= (yy - 110) ** 2 + (xx - 170) ** 2 < 15**2  # a disc
+    hole[120:126, 10:120] = True  # a stroke
+    return hole
+
+
+def _write_rgba(path: Path, rgb: np.ndarray, hole: np.ndarray) -> None:
+    """The way ComfyUI's mask editor stores a mask: alpha 0 where to fill."""
+    rgb = rgb.copy()
+    rgb[hole] = GARBAGE
+    alpha = np.where(hole, 0, 255).astype(np.uint8)
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(path)
+
+
+def _write_mask(path: Path, hole: np.ndarray) -> None:
+    """A mask file for LoadImageMask's red channel: white = fill."""
+    grey = np.where(hole, 255, 0).astype(np.uint8)
+    Image.fromarray(np.dstack([grey, grey, grey]), "RGB").save(path)
+
+
+def _read(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def example(image: str, **inpaint: Any) -> dict[str, Any]:
+    """The example API workflow, on our input file and the tiny model."""
+    prompt = load_workflow("pconv_inpaint_api.json")
+    prompt["1"]["inputs"]["image"] = image
+    prompt["2"]["inputs"]["model_name"] = "tiny.safetensors"
+    prompt["3"]["inputs"].update(inpaint)
+    return prompt
+
+
+def _ok(entry: dict[str, Any]) -> None:
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)
+
+
+def _error(entry: dict[str, Any]) -> dict[str, Any]:
+    status = entry["status"]
+    assert status["status_str"] == "error", json.dumps(status, indent=1)
+    errors = [m[1] for m in status["messages"] if m[0] == "execution_error"]
+    assert len(errors) == 1, status["messages"]
+    return errors[0]
+
+
+def test_nodes_are_registered(comfyui: ComfyUIServer) -> None:
+    info = comfyui.get("/object_info")
+    for node_id in ("PConvModelLoader", "PConvInpaint", "PConvMaskPreview"):
+        assert info[node_id]["category"] == "inpaint/pconv"
+    options = info["PConvModelLoader"]["input"]["required"]["model_name"][1]["options"]
+    assert {"default", "places2", "celeba-hq", "imagenet", "tiny.safetensors"} <= set(options)
+    assert info["PConvInpaint"]["output"] == ["IMAGE", "MASK"]
+    # a file dropped into models/inpaint is listed without a restart
+    shutil.copyfile(
+        comfyui.base / "models" / "inpaint" / "tiny.safetensors",
+        comfyui.base / "models" / "inpaint" / "tiny2.safetensors",
+    )
+    loader = comfyui.get("/object_info/PConvModelLoader")["PConvModelLoader"]
+    assert "tiny2.safetensors" in loader["input"]["required"]["model_name"][1]["options"]
+    log = comfyui.log(tail=10**7)
+    assert "IMPORT FAILED" not in "\n".join(line for line in log.splitlines() if "pconv" in line)
+    # the clone's own library is used, ahead of any installed copy; models/inpaint registered
+    pack = comfyui.pack.resolve()
+    assert f"from {pack / 'pconv'}; models in " in log
+    assert str(comfyui.base.resolve() / "models" / "inpaint") in log
+
+
+def test_example_workflow_fills_the_holes(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    hole = _holes(*photo.shape[:2])
+    _write_rgba(comfyui.base / "input" / "example.png", photo, hole)
+    entry = comfyui.run(example("example.png"))
+    _ok(entry)
+    [saved] = comfyui.output_images(entry, "4")
+    out = _read(saved)
+    assert out.shape == photo.shape
+    assert np.array_equal(out[~hole], photo[~hole])  # known pixels bit-for-bit
+    assert (out[hole] != GARBAGE).any(axis=-1).mean() > 0.99  # the holes were filled
+    # the same photo with other garbage in the holes gives the same result: hole-agnostic
+    other = photo.copy()
+    other[hole] = (255, 0, 255)
+    Image.fromarray(np.dstack([other, np.where(hole, 0, 255).astype(np.uint8)])).save(
+        comfyui.base / "input" / "example2.png"
+    )
+    entry2 = comfyui.run(example("example2.png"))
+    _ok(entry2)
+    assert np.array_equal(_read(comfyui.output_images(entry2, "4")[0]), out)
+    # the mask preview ran too and shows the holes
+    assert entry["outputs"]["5"]["images"][0]["type"] == "temp"
+
+
+def test_batch_shared_and_per_image_masks(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    h, w = photo.shape[:2]
+    Image.fromarray(photo).save(comfyui.base / "input" / "plain.png")
+    left = np.zeros((h, w), dtype=bool)
+    left[20:70, 20:80] = True
+    right = np.zeros((h, w), dtype=bool)
+    right[60:120, 140:200] = True
+    _write_mask(comfyui.base / "input" / "left.png", left)
+    _write_mask(comfyui.base / "input" / "right.png", right)
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "plain.png"}},
+        "2": {"class_type": "PConvModelLoader", "inputs": {"model_name": "tiny.safetensors"}},
+        "10": {"class_type": "LoadImageMask", "inputs": {"image": "left.png", "channel": "red"}},
+        "11": {"class_type": "LoadImageMask", "inputs": {"image": "right.png", "channel": "red"}},
+        "12": {"class_type": "MaskToImage", "inputs": {"mask": ["10", 0]}},
+        "13": {"class_type": "MaskToImage", "inputs": {"mask": ["11", 0]}},
+        "14": {"class_type": "ImageBatch", "inputs": {"image1": ["12", 0], "image2": ["13", 0]}},
+        "15": {"class_type": "ImageToMask", "inputs": {"image": ["14", 0], "channel": "red"}},
+        "16": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 3}},
+        # three images, one mask
+        "20": {
+            "class_type": "PConvInpaint",
+            "inputs": {"model": ["2", 0], "image": ["16", 0], "mask": ["10", 0]},
+        },
+        "21": {"class_type": "SaveImage", "inputs": {"images": ["20", 0], "filename_prefix": "s"}},
+        # one image, two masks: one result per mask
+        "30": {
+            "class_type": "PConvInpaint",
+            "inputs": {"model": ["2", 0], "image": ["1", 0], "mask": ["15", 0]},
+        },
+        "31": {"class_type": "SaveImage", "inputs": {"images": ["30", 0], "filename_prefix": "p"}},
+    }
+    for node in ("20", "30"):
+        prompt[node]["inputs"].update(threshold=0.5, grow=0, feather=0)
+    entry = comfyui.run(prompt)
+    _ok(entry)
+    shared = [_read(p) for p in comfyui.output_images(entry, "21")]
+    assert len(shared) == 3
+    for out in shared:
+        assert np.array_equal(out, shared[0])
+        assert np.array_equal(out[~left], photo[~left])
+        assert not np.array_equal(out[left], photo[left])
+    first, second = (_read(p) for p in comfyui.output_images(entry, "31"))
+    assert np.array_equal(first, shared[0])  # same image, same mask, same result
+    assert np.array_equal(second[~right], photo[~right])
+    assert not np.array_equal(second[right], photo[right])
+
+
+def test_mismatched_masks(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    h, w = photo.shape[:2]
+    Image.fromarray(photo).save(comfyui.base / "input" / "noalpha.png")
+    small = np.zeros((h // 2, w // 2), dtype=bool)
+    small[10:30, 20:50] = True  # -> rows 20:60, cols 40:100 at full size
+    _write_mask(comfyui.base / "input" / "half.png", small)
+    # LoadImage of an image without alpha: a 64x64 empty mask -> the image comes back as it was
+    entry = comfyui.run(example("noalpha.png"))
+    _ok(entry)
+    assert np.array_equal(_read(comfyui.output_images(entry, "4")[0]), photo)
+    # a half-size mask is stretched to the image (nearest-neighbour)
+    prompt = example("noalpha.png")
+    prompt["6"] = {"class_type": "LoadImageMask", "inputs": {"image": "half.png", "channel": "red"}}
+    prompt["3"]["inputs"]["mask"] = ["6", 0]
+    prompt["7"] = {"class_type": "MaskToImage", "inputs": {"mask": ["3", 1]}}
+    prompt["8"] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": ["7", 0], "filename_prefix": "m"},
+    }
+    del prompt["5"]
+    entry = comfyui.run(prompt)
+    _ok(entry)
+    out = _read(comfyui.output_images(entry, "4")[0])
+    changed = _read(comfyui.output_images(entry, "8")[0])[..., 0] > 127
+    expected = np.zeros((h, w), dtype=bool)
+    expected[20:60, 40:100] = True
+    assert np.array_equal(changed, expected)
+    assert np.array_equal(out[~expected], photo[~expected])
+    assert not np.array_equal(out[expected], photo[expected])
+    assert "the mask was stretched to fit" in comfyui.log()
+
+
+def test_soft_mask_grow_and_feather(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    h, w = photo.shape[:2]
+    Image.fromarray(photo).save(comfyui.base / "input" / "plain2.png")
+    soft = np.zeros((h, w), dtype=np.uint8)
+    soft[40:80, 60:120] = 200  # above the threshold (0.78)
+    soft[90:100, 60:120] = 100  # below it (0.39): left alone
+    Image.fromarray(np.dstack([soft] * 3)).save(comfyui.base / "input" / "soft.png")
+    prompt = example("plain2.png", grow=6, feather=3)
+    prompt["6"] = {"class_type": "LoadImageMask", "inputs": {"image": "soft.png", "channel": "red"}}
+    prompt["3"]["inputs"]["mask"] = ["6", 0]
+    del prompt["5"]
+    entry = comfyui.run(prompt)
+    _ok(entry)
+    out = _read(comfyui.output_images(entry, "4")[0]).astype(int)
+    grown = np.zeros((h, w), dtype=bool)
+    grown[34:86, 54:126] = True  # the block grown by 6 (its corners are cut: a subset is enough)
+    assert np.array_equal(out[~grown], photo[~grown])
+    assert (out[40:80, 60:120] != photo[40:80, 60:120]).any(axis=-1).mean() > 0.9
+    assert np.array_equal(out[90:100], photo[90:100])
+
+
+def test_bad_inputs_give_clean_errors(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    h, w = photo.shape[:2]
+    _write_rgba(comfyui.base / "input" / "allhole.png", photo, np.ones((h, w), dtype=bool))
+    error = _error(comfyui.run(example("allhole.png")))
+    assert error["node_type"] == "PConvInpaint"
+    assert "covers the whole image" in error["exception_message"]
+    assert comfyui.alive()
+
+    broken = example("allhole.png")
+    broken["2"]["inputs"]["model_name"] = "broken.safetensors"
+    error = _error(comfyui.run(broken))
+    assert error["node_type"] == "PConvModelLoader"
+    assert error["exception_type"].endswith("CheckpointError")
+    assert "broken.safetensors" in error["exception_message"]
+
+    # the packaged default model: until it ships, a clear CheckpointError, never a dead server
+    default = example("allhole.png")
+    default["2"]["inputs"]["model_name"] = "default"
+    entry = comfyui.run(default)
+    if entry["status"]["status_str"] == "error":
+        error = _error(entry)
+        if error["node_type"] == "PConvModelLoader":
+            assert error["exception_type"].endswith(("CheckpointError", "ZooError"))
+            assert "default" in error["exception_message"]
+
+    # out of the widget's range: refused by validation (outputs not depending on it may run)
+    status, body = comfyui.queue(example("allhole.png", threshold=5.0))
+    assert "3" in body["node_errors"], (status, body)
+    if status == 200:
+        comfyui.wait(body["prompt_id"])
+    assert comfyui.alive()
+
+    Image.fromarray(photo).save(comfyui.base / "input" / "plain3.png")
+    mismatched = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "plain3.png"}},
+        "2": {"class_type": "PConvModelLoader", "inputs": {"model_name": "tiny.safetensors"}},
+        "3": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 2}},
+        "4": {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 8, "height": 8}},
+        "5": {"class_type": "RepeatImageBatch", "inputs": {"image": ["6", 0], "amount": 3}},
+        "6": {"class_type": "MaskToImage", "inputs": {"mask": ["4", 0]}},
+        "7": {"class_type": "ImageToMask", "inputs": {"image": ["5", 0], "channel": "red"}},
+        "8": {
+            "class_type": "PConvInpaint",
+            "inputs": {"model": ["2", 0], "image": ["3", 0], "mask": ["7", 0]},
+        },
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "x"}},
+    }
+    mismatched["8"]["inputs"].update(threshold=0.5, grow=0, feather=0)
+    error = _error(comfyui.run(mismatched))
+    assert "2 images and 3 masks" in error["exception_message"]
+    # and the server still works
+    _ok(comfyui.run(example("example.png", threshold=0.6)))
+
+
+def test_interrupt_stops_a_batch(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    big = np.tile(photo, (2, 2, 1))  # 452x300
+    hole = np.zeros(big.shape[:2], dtype=bool)
+    hole[100:200, 150:300] = True
+    _write_rgba(comfyui.base / "input" / "big.png", big, hole)
+    prompt = example("big.png", threshold=0.55)
+    prompt["9"] = {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 24}}
+    prompt["3"]["inputs"]["image"] = ["9", 0]
+    del prompt["5"]
+    entry, progress = asyncio.run(comfyui.run_and_interrupt(prompt, node="3", after=1))
+    messages = [m[0] for m in entry["status"]["messages"]]
+    assert "execution_interrupted" in messages, entry["status"]
+    assert progress and max(progress) < 24, progress
+    assert "4" not in entry.get("outputs", {})
+    assert comfyui.alive()

@@ -1,0 +1,145 @@
+"""The pack's tensor logic (nodes/core.py), without ComfyUI: runs everywhere."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from pconv.errors import InputError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_core() -> ModuleType:
+    # nodes/core.py imports nothing of ComfyUI; loaded under a private name, never as `nodes`
+    spec = importlib.util.spec_from_file_location("pconv_comfy_core", REPO / "nodes" / "core.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+core = _load_core()
+
+
+@pytest.mark.parametrize(
+    ("images", "masks", "plan"),
+    [
+        (3, 1, [(0, 0), (1, 0), (2, 0)]),
+        (1, 3, [(0, 0), (0, 1), (0, 2)]),
+        (2, 2, [(0, 0), (1, 1)]),
+        (1, 1, [(0, 0)]),
+    ],
+)
+def test_batch_plan(images: int, masks: int, plan: list[tuple[int, int]]) -> None:
+    assert core.batch_plan(images, masks) == plan
+
+
+def test_batch_plan_refuses_ambiguous_batches() -> None:
+    with pytest.raises(InputError, match="2 images and 3 masks"):
+        core.batch_plan(2, 3)
+
+
+def test_mask_shapes() -> None:
+    assert core.as_mask_batch(torch.zeros(5, 7)).shape == (1, 5, 7)
+    assert core.as_mask_batch(torch.zeros(2, 5, 7)).shape == (2, 5, 7)
+    assert core.as_mask_batch(torch.zeros(2, 1, 5, 7)).shape == (2, 5, 7)
+    assert core.as_mask_batch(torch.zeros(2, 5, 7, 1)).shape == (2, 5, 7)
+    with pytest.raises(InputError):
+        core.as_mask_batch(torch.zeros(5))
+
+
+def test_threshold_binarises_soft_masks() -> None:
+    mask = torch.tensor([[[0.0, 0.49, 0.5, 1.0]]])
+    assert core.binarise(mask, (1, 4)).tolist() == [[[False, False, True, True]]]
+    assert core.binarise(mask, (1, 4), threshold=0.3).tolist() == [[[False, True, True, True]]]
+    assert core.DEFAULT_THRESHOLD == 0.5
+    with pytest.raises(InputError):
+        core.binarise(mask, (1, 4), threshold=0.0)
+
+
+def test_empty_mask_of_any_size_changes_nothing() -> None:
+    # ComfyUI's LoadImage gives a 64x64 zero mask for an image without alpha
+    holes = core.binarise(torch.zeros(1, 64, 64), (300, 451))
+    assert holes.shape == (1, 300, 451) and not holes.any()
+
+
+def test_mismatched_mask_is_stretched_nearest() -> None:
+    mask = torch.zeros(1, 4, 4)
+    mask[0, :2, :2] = 1  # top-left quarter
+    holes = core.binarise(mask, (8, 12))
+    assert holes.shape == (1, 8, 12)
+    assert holes[0, :4, :6].all() and not holes[0, 4:].any() and not holes[0, :, 6:].any()
+
+
+def test_grow_and_feather() -> None:
+    holes = torch.zeros(1, 41, 41, dtype=torch.bool)
+    holes[0, 20, 20] = True
+    same, alpha0 = core.grow_and_feather(holes, 0, 5)  # feather without grow: nothing to blend
+    assert torch.equal(same, holes) and torch.equal(alpha0, holes.float())
+    grown, alpha = core.grow_and_feather(holes, 6, 3)
+    assert grown[0, 20, 14:27].all() and not grown[0, 20, 13] and not grown[0, 20, 27]
+    assert grown.sum() < 13 * 13  # octagon, not the square
+    assert ((alpha > 0) == grown).all()  # blends only inside the grown mask
+    row = alpha[0, 20, 20:28].tolist()  # centre, then rings 1..6, then outside
+    assert row == pytest.approx([1, 1, 1, 1, 0.75, 0.5, 0.25, 0])
+    with pytest.raises(InputError):
+        core.grow_and_feather(holes, core.MAX_GROW + 1, 0)
+
+
+def test_composite_keeps_unmasked_pixels_bit_for_bit() -> None:
+    original = torch.rand(9, 9, 3)
+    filled = torch.rand(9, 9, 3)
+    alpha = torch.zeros(9, 9)
+    alpha[2:5, 2:5] = 1.0
+    alpha[5, 2:5] = 0.5
+    out = core.composite(original, filled, alpha)
+    outside = alpha == 0
+    assert torch.equal(out[outside], original[outside])
+    assert torch.equal(out[alpha == 1], filled[alpha == 1])
+    assert torch.allclose(out[5, 2:5], (original[5, 2:5] + filled[5, 2:5]) / 2)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_layout_round_trip(channels: int) -> None:
+    image = torch.rand(6, 5, channels)
+    model_in = core.to_model_layout(image)
+    assert model_in.shape == (1, 3, 6, 5)
+    back = core.from_model_layout(model_in, image)
+    assert back.shape == image.shape
+    assert torch.allclose(back, image)
+
+
+def test_prepare_reports_stretching_only_for_real_masks() -> None:
+    images = torch.rand(2, 30, 40, 3)
+    _plan, holes, _alpha, stretched = core.prepare(images, torch.zeros(64, 64), 0.5, 0, 0)
+    assert holes.shape == (1, 30, 40) and not stretched
+    mask = torch.zeros(1, 15, 20)
+    mask[0, 5:10, 5:10] = 0.8
+    plan, holes, alpha, stretched = core.prepare(images, mask, 0.5, 2, 1)
+    assert stretched and plan == [(0, 0), (1, 0)] and holes[0, 10:20, 10:20].all()
+    assert alpha.shape == (1, 30, 40)
+
+
+def test_example_workflows_agree() -> None:
+    """The UI-format example and the API-format example describe the same graph."""
+    ui = json.loads((REPO / "workflows" / "pconv_inpaint.json").read_text())
+    api = json.loads((REPO / "workflows" / "pconv_inpaint_api.json").read_text())
+    nodes = {str(n["id"]): n for n in ui["nodes"]}
+    assert {k: v["class_type"] for k, v in api.items()} == {k: n["type"] for k, n in nodes.items()}
+    links = {link[0]: link for link in ui["links"]}
+    for node_id, node in nodes.items():
+        for slot in node.get("inputs", []):
+            if slot.get("link") is None:
+                continue
+            _, origin, origin_slot, target, _, _ = links[slot["link"]]
+            assert str(target) == node_id
+            assert api[node_id]["inputs"][slot["name"]] == [str(origin), origin_slot]
+        linked = {s["name"] for s in node.get("inputs", []) if s.get("link") is not None}
+        widgets = [v for k, v in api[node_id]["inputs"].items() if k not in linked]
+        assert node["widgets_values"][: len(widgets)] == widgets, node_id
