@@ -17,6 +17,7 @@ from pconv.errors import PConvError
 SUBCOMMANDS = {
     "inpaint": "pconv.cli.inpaint",
     "masks": "pconv.cli.masks",
+    "eval": "pconv.cli.eval",
 }
 
 

@@ -1,0 +1,153 @@
+"""Run every method on every pair, score it, time it, and keep a few outputs for the grid."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from pconv.errors import InputError
+from pconv.evaluation.baselines import Method
+from pconv.evaluation.metrics import score
+from pconv.evaluation.pairing import Pair, Sample, prepare
+from pconv.io import to_uint8
+
+
+@dataclass(frozen=True)
+class Record:
+    """One method on one pair."""
+
+    pair: int
+    image: str
+    mask: str
+    method: str
+    bucket: int  # -1: outside (0.01, 0.6]
+    border: bool
+    ratio: float  # hole ratio the bucket came from (mask at its own resolution)
+    eval_ratio: float  # hole ratio at the evaluation size
+    l1: float
+    psnr: float
+    ssim: float
+    seconds: float
+
+
+@dataclass
+class Example:
+    """A pair kept for the example grid, with every method's output (uint8)."""
+
+    sample: Sample
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    methods: list[str]
+    records: list[Record]
+    examples: list[Example]
+    skipped: list[str]  # one line per pair that could not be scored, and why
+
+
+def hide_hole(truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """What the methods see: the hole painted white, so no method can read the answer."""
+    return np.where(hole[..., None], np.float32(1.0), truth).astype(np.float32)
+
+
+def unscorable(sample: Sample) -> str | None:
+    if not sample.hole.any():
+        return "mask has no hole at this size"
+    if sample.hole.all():
+        return "mask leaves no known pixel"
+    return None
+
+
+class ExamplePicker:
+    """Keeps up to ``n`` samples per bucket so the grid can span the hole ratios.
+
+    Outputs are only stored for these few samples, so memory does not grow with the run.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.by_bucket: dict[int, list[Example]] = {}
+
+    def offer(self, sample: Sample) -> Example | None:
+        kept = self.by_bucket.setdefault(sample.mask_class.bucket, [])
+        if len(kept) >= self.n:
+            return None
+        kept.append(Example(sample))
+        return kept[-1]
+
+    def pick(self) -> list[Example]:
+        """Round-robin over buckets (smallest holes first), then sorted by hole ratio."""
+        queues = [self.by_bucket[b] for b in sorted(self.by_bucket, key=lambda b: (b < 0, b))]
+        chosen: list[Example] = []
+        for rank in range(self.n):
+            for queue in queues:
+                if rank < len(queue) and len(chosen) < self.n:
+                    chosen.append(queue[rank])
+        return sorted(chosen, key=lambda e: e.sample.mask_class.ratio)
+
+
+def evaluate(
+    pairs: Sequence[Pair],
+    methods: Sequence[Method],
+    *,
+    size: int,
+    rule: str = "pixels",
+    examples: int = 6,
+    progress: bool = True,
+) -> Evaluation:
+    names = [m.name for m in methods]
+    if not methods:
+        raise InputError("nothing to evaluate: no model given and no baseline available")
+    if len(set(names)) != len(names):
+        raise InputError(f"two methods share a name: {', '.join(names)}")
+    records: list[Record] = []
+    skipped: list[str] = []
+    picker = ExamplePicker(examples)
+    bar = tqdm(pairs, desc="pconv eval", unit="pair", disable=not progress, dynamic_ncols=True)
+    for pair in bar:
+        sample = prepare(pair, size, rule)
+        reason = unscorable(sample)
+        if reason:
+            skipped.append(f"{pair.name} + {pair.mask.name}: {reason}")
+            continue
+        example = picker.offer(sample)
+        shown = hide_hole(sample.truth, sample.hole)
+        for method in methods:
+            bar.set_postfix_str(method.name, refresh=False)
+            start = time.perf_counter()
+            output = method(shown.copy(), sample.hole.copy())  # copies: a method may write
+            seconds = time.perf_counter() - start
+            if output.shape != sample.truth.shape:
+                # a bug in the method, not a user mistake: let it show a traceback
+                raise RuntimeError(
+                    f"{method.name} returned {output.shape}, not {sample.truth.shape}"
+                )
+            metrics = score(output, sample.truth, sample.hole)
+            mc = sample.mask_class
+            records.append(
+                Record(
+                    pair.index,
+                    pair.name,
+                    pair.mask.name,
+                    method.name,
+                    mc.bucket,
+                    mc.border,
+                    mc.ratio,
+                    sample.eval_ratio,
+                    metrics["l1"],
+                    metrics["psnr"],
+                    metrics["ssim"],
+                    seconds,
+                )
+            )
+            if example is not None:
+                example.outputs[method.name] = to_uint8(
+                    np.where(sample.hole[..., None], output, sample.truth)
+                )
+    bar.close()
+    return Evaluation(names, records, picker.pick(), skipped)
