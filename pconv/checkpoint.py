@@ -68,10 +68,14 @@ def save_model(
 
 
 def _looks_pickled(path: Path) -> bool:
+    """A torch.save zip archive or a raw pickle (protocol 2+).
+
+    Only asked once the file failed to open as safetensors: a safetensors file starts with its
+    header length, whose bytes can be anything, 0x80 or "PK" included.
+    """
     with path.open("rb") as fh:
         head = fh.read(4)
-    # zip archives (torch.save since 1.6) and raw pickle protocol 2+ headers
-    return head[:2] == b"PK" or head[:1] == b"\x80"
+    return head == b"PK\x03\x04" or (head[:1] == b"\x80" and head[1:2] in b"\x02\x03\x04\x05")
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -79,15 +83,15 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
-    if _looks_pickled(path):
-        raise CheckpointError(
-            f"{path}: a pickled PyTorch checkpoint, not safetensors; pickles are never loaded. "
-            "Convert published weights with `python -m zoo convert`."
-        )
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
+        if _looks_pickled(path):
+            raise CheckpointError(
+                f"{path}: a pickled PyTorch checkpoint, not safetensors; pickles are never "
+                "loaded. Convert published weights with `python -m zoo convert`."
+            ) from None
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     if meta.get("format") != FORMAT or "config" not in meta:
         raise CheckpointError(

@@ -1,0 +1,145 @@
+"""Training throughput (images/s) of ``python -m train``'s step, at 256x256, batch 4.
+
+    python benchmarks/train_bench.py [--device auto] [--models paper-256,compact-256]
+        [--perceptual auto] [--amp auto] [--steps 5] [--warmup 2] [--data DIR]
+
+Each model runs :meth:`train.Trainer.train_step` (forward, the paper's loss with the chosen
+perceptual backbone, backward, gradient-norm check, Adam) on real crops and masks drawn by the
+training pipeline from real photos (scikit-image's, or ``--data``). Batches are prepared
+beforehand, so the figure is the optimisation step alone; in a real run DataLoader workers
+prepare the next batches in parallel. Phase 1 (BatchNorm training) is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import default_collate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
+
+from pconv.inpaint import pick_device
+from train.config import resolve
+from train.data import StepSampler
+from train.engine import Trainer
+
+
+def _sample_photos(folder: Path) -> Path:
+    from PIL import Image
+    from skimage import data
+
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"):
+        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.png")
+    return folder
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench(preset: str, args: argparse.Namespace, data: Path, device: torch.device) -> dict:
+    config = resolve(
+        {},
+        {
+            "data": [str(data)],
+            "preset": preset,
+            "size": args.size,
+            "batch_size": args.batch_size,
+            "steps": 1_000_000,
+            "perceptual": args.perceptual,
+            "amp": args.amp,
+            "channels_last": args.channels_last,
+            "compile": args.compile,
+            "workers": 0,
+            "val_holdout": 0,
+            "tensorboard": "off",
+        },
+    )
+    with tempfile.TemporaryDirectory(prefix="train-bench-") as run_dir:
+        trainer = Trainer(config, run_dir, device=device, log=lambda _: None)
+        sampler = StepSampler(len(trainer.train_set), args.batch_size, 0, 0, 1)
+        batches = [
+            default_collate([trainer.train_set[k] for k in sampler.keys(step)])
+            for step in range(args.warmup + args.steps)
+        ]
+        for batch in batches[: args.warmup]:
+            trainer.train_step(batch["image"], batch["valid"])
+        _sync(device)
+        start = time.perf_counter()
+        for batch in batches[args.warmup :]:
+            trainer.train_step(batch["image"], batch["valid"])
+        _sync(device)
+        seconds = time.perf_counter() - start
+        params = sum(p.numel() for p in trainer.model.parameters())
+        backbone = trainer.loss_fn.backbone_info.name
+        amp = str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype else "fp32"
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    return {
+        "preset": preset,
+        "params_m": round(params / 1e6, 2),
+        "size": args.size,
+        "batch": args.batch_size,
+        "backbone": backbone,
+        "amp": amp,
+        "ms_per_step": round(1000 * seconds / args.steps, 1),
+        "images_per_s": round(args.batch_size * args.steps / seconds, 2),
+        "peak_gib": None if peak is None else round(peak, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--models", default="paper-256,compact-256", help="presets, comma-separated"
+    )
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--perceptual", default="auto", help="loss backbone (as python -m train)")
+    parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "none"])
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--data", type=Path, help="photo folder (default: scikit-image's)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    device = pick_device(args.device)
+    what = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(
+        f"# {what}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.size}x{args.size}, batch {args.batch_size}, {args.steps} steps after "
+        f"{args.warmup} warm-up",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="train-bench-photos-") as tmp:
+        data = args.data or _sample_photos(Path(tmp))
+        for preset in args.models.split(","):
+            result = bench(preset.strip(), args, data, device)
+            if args.json:
+                print(json.dumps(result), flush=True)
+            else:
+                print(
+                    f"{result['preset']:<12} {result['params_m']:>6} M params  "
+                    f"loss backbone {result['backbone']:<14} {result['amp']:<5} "
+                    f"{result['ms_per_step']:>8} ms/step  {result['images_per_s']:>7} img/s"
+                    + (f"  peak {result['peak_gib']} GiB" if result["peak_gib"] else ""),
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

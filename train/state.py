@@ -1,0 +1,227 @@
+"""The resumable training state: one safetensors file per checkpoint, never a pickle.
+
+``RUN_DIR/checkpoints/step-00001000.safetensors`` holds, as tensors, the model (``model/``),
+the optimiser's per-parameter state (``optim/<index>/<name>``) and the torch / CUDA random
+states (``rng/``); its metadata holds, as JSON, everything else: step, phase, optimiser
+hyper-parameters, grad-scaler state, the Python and NumPy random states and what the trainer
+adds (best score, skipped files, time spent...). Loading it runs no code.
+
+Writes are atomic: the bytes go to a hidden temporary file in the same folder, are flushed to
+disk, and only then renamed over the final name (``os.replace``), so a kill at any moment
+leaves either the previous set of checkpoints or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
+
+from pconv.errors import CheckpointError
+
+CKPT_DIR = "checkpoints"
+STATE_FORMAT = "pconv-train-state"
+STATE_VERSION = "1"
+_NAME = re.compile(r"^step-(\d{8,})\.safetensors$")
+#: Test hook: seconds to sleep halfway through writing a checkpoint (to kill it there).
+STALL_ENV = "PCONV_TRAIN_TEST_STALL_CKPT"
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CKPT_DIR / f"step-{step:08d}.safetensors"
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run, oldest first (temporary files are not listed)."""
+    folder = Path(run_dir) / CKPT_DIR
+    found = []
+    for path in folder.iterdir() if folder.is_dir() else ():
+        match = _NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` via a temporary file, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    stall = float(os.environ.get(STALL_ENV, "0") or 0)
+    try:
+        with open(tmp, "wb") as fh:
+            if stall > 0:
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                time.sleep(stall)
+                fh.write(data[len(data) // 2 :])
+            else:
+                fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def remove_stale_temporaries(run_dir: Path) -> int:
+    """Temporary files left by a process killed while writing; returns how many."""
+    folder = Path(run_dir) / CKPT_DIR
+    stale = [p for p in folder.glob(".step-*.tmp-*")] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+# -- capture and restore ---------------------------------------------------------------------
+
+
+def _rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng/cuda/{i}"] = state
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    tensors["rng/numpy"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    py_version, py_state, py_gauss = random.getstate()
+    meta = {
+        "numpy": [kind, int(pos), int(has_gauss), float(gauss)],
+        "python": [py_version, list(py_state), py_gauss],
+    }
+    return tensors, meta
+
+
+def _restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = sorted(k for k in tensors if k.startswith("rng/cuda/"))
+    if cuda and torch.cuda.is_available():
+        states = [tensors[k] for k in cuda][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(states)
+    kind, pos, has_gauss, gauss = meta["numpy"]
+    keys = tensors["rng/numpy"].numpy().astype(np.uint32)
+    np.random.set_state((kind, keys, pos, has_gauss, gauss))
+    py_version, py_state, py_gauss = meta["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
+
+
+def save_state(
+    path: Path,
+    *,
+    step: int,
+    phase: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    extra: dict[str, Any],
+) -> Path:
+    """Write one checkpoint atomically (see the module docstring for its layout)."""
+    tensors = {
+        f"model/{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
+    }
+    optim = optimizer.state_dict()
+    for index, per_param in optim["state"].items():
+        for name, value in per_param.items():
+            if not torch.is_tensor(value):
+                raise TypeError(f"optimiser state {name!r} is not a tensor")
+            tensors[f"optim/{index}/{name}"] = value.detach().to("cpu").contiguous()
+    rng_tensors, rng_meta = _rng_state()
+    tensors.update(rng_tensors)
+    meta = {
+        "format": STATE_FORMAT,
+        "format_version": STATE_VERSION,
+        "step": step,
+        "phase": phase,
+        "optim_groups": optim["param_groups"],
+        "scaler": scaler.state_dict(),
+        "rng": rng_meta,
+        "extra": extra,
+    }
+    data = safetensors_bytes(tensors, metadata={"state": json.dumps(meta)})
+    atomic_write(Path(path), data)
+    return Path(path)
+
+
+@dataclass
+class LoadedState:
+    path: Path
+    step: int
+    phase: int
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.meta.get("extra", {})
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return {k[len("model/") :]: v for k, v in self.tensors.items() if k.startswith("model/")}
+
+    def restore(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+    ) -> None:
+        """Put model, optimiser, scaler and the global random generators back as saved."""
+        model.load_state_dict(self.model_state())
+        per_param: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in self.tensors.items():
+            if key.startswith("optim/"):
+                _, index, name = key.split("/", 2)
+                per_param.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": per_param, "param_groups": self.meta["optim_groups"]})
+        if self.meta.get("scaler"):
+            scaler.load_state_dict(self.meta["scaler"])
+        _restore_rng(self.tensors, self.meta["rng"])
+
+
+def load_state(path: Path) -> LoadedState:
+    """A checkpoint written by :func:`save_state`; :class:`CheckpointError` if not one."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {}).get("state", "{}"))
+            if meta.get("format") != STATE_FORMAT:
+                raise CheckpointError(f"{path}: not a pconv training checkpoint")
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: unreadable training checkpoint ({exc})") from None
+    return LoadedState(Path(path), int(meta["step"]), int(meta["phase"]), tensors, meta)
+
+
+def latest_state(run_dir: Path) -> LoadedState | None:
+    """The newest checkpoint that loads (older ones are tried if the newest does not)."""
+    for _, path in reversed(list_checkpoints(run_dir)):
+        try:
+            return load_state(path)
+        except CheckpointError:
+            continue
+    return None
+
+
+def prune(run_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints; returns the deleted paths."""
+    found = list_checkpoints(run_dir)
+    doomed = [path for _, path in found[: max(0, len(found) - keep)]]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed

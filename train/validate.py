@@ -1,0 +1,79 @@
+"""Validation: metrics and loss on the fixed validation crops, and a PNG grid of samples."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pconv.io import save_image, to_uint8
+from pconv.losses import InpaintingLoss
+from pconv.unet import PConvUNet
+from train.data import ValSet
+from train.metrics import mean_scores, score_batch
+
+#: Validation images shown in the grid (rows); columns: input, output, composite, truth.
+GRID_ROWS = 4
+
+
+@torch.no_grad()
+def evaluate(
+    model: PConvUNet,
+    loss_fn: InpaintingLoss,
+    valset: ValSet,
+    device: torch.device,
+    batch_size: int,
+    autocast: torch.autocast | None = None,
+) -> tuple[dict[str, float], np.ndarray]:
+    """``({"l1", "psnr", "ssim", "loss"}, grid uint8 [H, W, 3])``; the model is put back in
+    training mode afterwards."""
+    was_training = model.training
+    model.eval()
+    parts: list[dict[str, Tensor]] = []
+    shown: list[tuple[Tensor, Tensor, Tensor]] = []
+    loss_sum, count = 0.0, 0
+    try:
+        for start in range(0, len(valset), batch_size):
+            image = valset.images[start : start + batch_size].to(device).float() / 255.0
+            valid = valset.valid[start : start + batch_size].to(device)
+            with autocast or nullcontext():
+                out = model(image, valid)
+            out = out.float()
+            terms = loss_fn(out, image, valid)
+            loss_sum += float(terms["total"]) * image.shape[0]
+            count += image.shape[0]
+            parts.append(score_batch(out, image, valid))
+            for i in range(image.shape[0]):
+                if len(shown) < GRID_ROWS:
+                    shown.append((image[i].cpu(), valid[i].cpu(), out[i].cpu()))
+    finally:
+        model.train(was_training)
+    scores = mean_scores(parts)
+    scores["loss"] = loss_sum / max(count, 1)
+    return scores, make_grid(shown)
+
+
+def make_grid(rows: list[tuple[Tensor, Tensor, Tensor]], gap: int = 4) -> np.ndarray:
+    """One row per sample: input (holes white), raw output, composite, ground truth."""
+    tiles = []
+    for image, valid, out in rows:
+        out = out.clamp(0, 1)
+        shown_input = image * valid + (1 - valid)
+        composite = image * valid + out * (1 - valid)
+        tiles.append([shown_input, out, composite, image])
+    size = rows[0][0].shape[-1]
+    height = len(tiles) * size + (len(tiles) - 1) * gap
+    width = 4 * size + 3 * gap
+    canvas = torch.ones(3, height, width)
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            y, x = r * (size + gap), c * (size + gap)
+            canvas[:, y : y + size, x : x + size] = tile
+    return to_uint8(canvas.permute(1, 2, 0).numpy())
+
+
+def save_grid(grid: np.ndarray, path: Path) -> None:
+    save_image(grid, path)  # atomic
