@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Test-time dependencies that are not Python packages of ours: a real ComfyUI (for tests/comfy)
-# and, for the demo's browser tests, Debian's Chromium. Run inside the activated venv. Idempotent.
+# Test-time dependencies that are not Python packages of ours, installed into the active venv
+# (after `pip install -e ".[test]"`). Idempotent.
+#  - a real ComfyUI, for tests/comfy (nothing of it is part of this repository);
+#  - Debian's Chromium, for the demo's browser tests (Playwright's own browser download does
+#    not work offline); needs root for apt-get, as on CI.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/comfy/install.sh"
+if ! command -v chromium >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
