@@ -100,6 +100,21 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     return meta
 
 
+def layout_mismatch(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> str | None:
+    """How tensor names and shapes differ from what an architecture expects; None if they fit."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in expected if k in found and found[k] != expected[k])
+    parts = [
+        f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+        for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+        if keys
+    ]
+    return "; ".join(parts) or None
+
+
 def load_weights(
     path: str | os.PathLike[str],
     device: str | torch.device = "cpu",
@@ -119,19 +134,11 @@ def load_weights(
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: truncated or corrupt weights ({exc})") from None
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in expected if k in state and state[k].shape != expected[k].shape)
-    if missing or unexpected or wrong:
-        detail = "; ".join(
-            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-            for label, keys in (
-                ("missing", missing),
-                ("unexpected", unexpected),
-                ("wrong shape", wrong),
-            )
-            if keys
-        )
+    detail = layout_mismatch(
+        {k: tuple(v.shape) for k, v in expected.items()},
+        {k: tuple(v.shape) for k, v in state.items()},
+    )
+    if detail:
         raise CheckpointError(
             f"{path}: weights do not fit the architecture its config names ({detail})"
         )

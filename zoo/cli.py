@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pconv.errors import PConvError
+from pconv.cli import run_command
 from zoo.files import built_folder
 from zoo.registry import REGISTRY, get_entry
 
@@ -146,11 +145,4 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="zoo: %(message)s")
-    try:
-        return int(args.run(args) or 0)
-    except PConvError as exc:
-        print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"zoo {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args, "zoo")

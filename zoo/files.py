@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from pconv.checkpoint import WEIGHTS_NAME, read_metadata
+from pconv.checkpoint import WEIGHTS_NAME, layout_mismatch, read_metadata
 from pconv.errors import CheckpointError
 from pconv.unet import PConvUNet, UNetConfig
 from zoo.registry import ZooError
@@ -81,22 +81,9 @@ def check_architecture(path: Path, meta: dict[str, str], label: str) -> UNetConf
             found = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
         raise ZooError(f"{label}: truncated or corrupt weights ({exc})") from None
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    wrong = sorted(k for k in expected if k in found and found[k] != expected[k])
-    if missing or unexpected or wrong:
-        parts = [
-            f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-            for what, keys in (
-                ("missing", missing),
-                ("unexpected", unexpected),
-                ("wrong shape", wrong),
-            )
-            if keys
-        ]
-        raise ZooError(
-            f"{label}: weights do not fit the architecture in its config ({'; '.join(parts)})"
-        )
+    detail = layout_mismatch(expected, found)
+    if detail:
+        raise ZooError(f"{label}: weights do not fit the architecture in its config ({detail})")
     return config
 
 
