@@ -289,15 +289,17 @@ def load_valset(paths: Sequence[Path], size: int, holes: HoleSource, seed: int) 
 
 
 def worker_init(_: int) -> None:
-    """DataLoader workers: one thread each (the workers are the parallelism), and deaf to
-    Ctrl-C / SIGTERM sent to the whole process group: the trainer finishes its step,
-    checkpoints and then shuts the workers down itself (they also exit if it dies)."""
+    """DataLoader workers: deaf to Ctrl-C / SIGTERM sent to the whole process group: the
+    trainer finishes its step, checkpoints and then shuts the workers down itself (they also
+    exit if it dies). Threads are set in the parent (:func:`single_threaded_opencv`): thread
+    pools are not fork-safe, and resizing one in a forked worker can deadlock."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    torch.set_num_threads(1)
-    try:
-        import cv2
 
-        cv2.setNumThreads(1)
-    except ImportError:  # masks without OpenCV are not possible, but do not fail here
-        pass
+
+def single_threaded_opencv() -> None:
+    """Before forking workers: one OpenCV thread, inherited by every worker (the workers are
+    the parallelism). PyTorch already gives each worker one torch thread."""
+    import cv2
+
+    cv2.setNumThreads(1)

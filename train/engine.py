@@ -41,6 +41,7 @@ from train.data import (
     find_images,
     load_valset,
     scan_images,
+    single_threaded_opencv,
     split_holdout,
     worker_init,
 )
@@ -358,6 +359,8 @@ class Trainer:
             len(self.train_set), c.batch_size, c.seed, self.step, c.steps,
             self.dist.rank, self.dist.world,
         )  # fmt: skip
+        if c.workers:
+            single_threaded_opencv()
         return DataLoader(
             self.train_set,
             batch_size=c.batch_size,
