@@ -34,7 +34,7 @@ from PIL import Image
 from torch import Tensor
 
 from pconv.errors import InputError
-from pconv.io import MASK_THRESHOLD, resize_mask
+from pconv.io import MASK_THRESHOLD, hole_to_valid, resize_mask
 from pconv.unet import PConvUNet
 
 DTYPES = {
@@ -307,7 +307,7 @@ def _inpaint_one(
     for job in _jobs(hole, res):
         cy0, cy1, cx0, cx1 = _context(job.box, res, h, w)
         crop = result[:, cy0:cy1, cx0:cx1][None]
-        crop_valid = (~hole[cy0:cy1, cx0:cx1]).float()[None, None]
+        crop_valid = hole_to_valid(hole[cy0:cy1, cx0:cx1])[None, None]
         ch, cw = cy1 - cy0, cx1 - cx0
         scale = job.scale(res, h, w)
         if scale < 1.0:

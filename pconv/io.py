@@ -13,11 +13,19 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pconv.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
+else:
+    ArrayOrTensor = TypeVar("ArrayOrTensor")
 
 #: Soft masks (anti-aliased brushes, JPEG-compressed masks) are binarised at this level:
 #: a pixel is a hole where its grey value is >= 0.5 of full white.
@@ -26,9 +34,14 @@ MASK_THRESHOLD = 0.5
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-def hole_to_valid(hole: np.ndarray) -> np.ndarray:
-    """User mask (True/1 = fill) -> network mask (1.0 = valid pixel), as float32."""
-    return (~np.asarray(hole, dtype=bool)).astype(np.float32)
+def hole_to_valid(hole: ArrayOrTensor) -> ArrayOrTensor:
+    """User mask (True/1 = fill) -> network mask (1.0 = valid pixel), float32.
+
+    Takes a numpy array or a torch tensor and returns the same kind.
+    """
+    if isinstance(hole, np.ndarray) or not hasattr(hole, "logical_not"):
+        return (~np.asarray(hole, dtype=bool)).astype(np.float32)
+    return hole.bool().logical_not().float()
 
 
 def _open(path: str | os.PathLike[str]) -> Image.Image:

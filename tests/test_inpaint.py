@@ -167,3 +167,15 @@ def test_zoo_name_is_not_shadowed_by_a_local_folder(tmp_path, monkeypatch):
     with pytest.raises(pconv.CheckpointError) as excinfo:
         pconv.load_model(name)
     assert "has no model.safetensors" not in str(excinfo.value)
+
+
+def test_user_masks_become_network_masks_in_one_place():
+    """White / 1 = fill for users, 1 = valid inside the network: one function converts."""
+    from pconv.io import hole_to_valid
+
+    hole = np.array([[True, False], [False, True]])
+    expected = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    assert np.array_equal(hole_to_valid(hole), expected)
+    as_tensor = hole_to_valid(torch.from_numpy(hole))
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.dtype == torch.float32
+    assert torch.equal(as_tensor, torch.from_numpy(expected))
