@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -129,6 +129,21 @@ def plain_unet_forward(model: PConvUNet, image: Tensor) -> Tensor:
     return x * model.std + model.mean
 
 
+def _status_bytes(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (Linux), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _rss_reset_peak() -> int:
+    """Reset the peak-RSS mark (writing 5 to clear_refs) and return the current RSS: model
+    creation's own peak must not hide the inference's."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_bytes("VmRSS")
+
+
 def _peak_memory_child(variant: str, device: str) -> None:
     """Run in a subprocess: prints the peak memory of one inference beyond the loaded model."""
     dev = torch.device(device)
@@ -140,13 +155,13 @@ def _peak_memory_child(variant: str, device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        base = _rss_reset_peak()
     with torch.no_grad():
         model(image, valid) if variant == "pconv" else plain_unet_forward(model, image)
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak = _status_bytes("VmHWM") - base
     print(json.dumps({"peak": peak}))
 
 
