@@ -386,9 +386,18 @@ def test_upstream_with_wrong_checksum_is_refused_and_not_kept(hub, hub_env, tmp_
     assert _cached_weights(hub_env / "hf") == []
 
 
-def test_default_entry_says_not_yet_available():
-    if (Path(zoo.__file__).parent / "weights" / "default.safetensors").exists():
-        pytest.skip("the default model has been trained and packaged")
+def test_packaged_default_loads_offline_and_is_verified(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    entry = registry.REGISTRY["default"]
+    model = pconv.load_model("default")
+    assert model.config.resolution == entry.resolution
+    assert entry.sha256 is not None  # shipped weights are pinned
+    # a pinned hash that does not match is refused
+    monkeypatch.setitem(registry.REGISTRY, "default", replace(entry, sha256="0" * 64))
+    with pytest.raises(CheckpointError, match="sha256"):
+        pconv.load_model("default")
+    # an installation without the file says so clearly
+    monkeypatch.setitem(registry.REGISTRY, "default", replace(entry, packaged="absent.safetensors"))
     with pytest.raises(CheckpointError, match="not yet available"):
         pconv.load_model("default")
 
@@ -483,7 +492,7 @@ def test_cli_download_and_errors(hub, hub_env, tmp_path, capsys):
     listing = capsys.readouterr().out
     line = next(x for x in listing.splitlines() if x.startswith("imagenet"))
     assert " hub " in line and "MIT" in line
-    assert "not yet available" in next(x for x in listing.splitlines() if x.startswith("default"))
+    assert "packaged" in next(x for x in listing.splitlines() if x.startswith("default"))
     assert zoo_main(["publish", str(tmp_path / "nothing"), "--repo-id", "a/b", "--dry-run"]) == 2
     assert "no such file" in capsys.readouterr().err
 

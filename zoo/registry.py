@@ -85,15 +85,30 @@ _LOW_RES = (
 REGISTRY: dict[str, ModelEntry] = {
     "default": ModelEntry(
         name="default",
-        summary="Small PConv U-Net trained by this project; ships inside the package (offline).",
+        summary=(
+            "Small PConv U-Net (7 levels, 24..192 channels, 3.6 M parameters, fp16) trained by "
+            "this project on 1380 photos; ships inside the package, so everything works offline."
+        ),
         repo_id=f"{HUB_ORG}/pconv-default",
         resolution=256,
-        licence="Apache-2.0",
-        source="pconv (this project's train/ package)",
-        datasets=(),
+        licence="other",
+        source="pconv (this project's train/ package), see zoo/weights/default.md",
+        datasets=(
+            "imagenet-1k (800 images)",
+            "bsds500",
+            "urban100",
+            "kodak24",
+            "mcmaster",
+            "debian wallpapers (38)",
+        ),
         mask_convention="network input: 1 = valid pixel",
+        sha256="56e2c90d7b3b2cf8ceedf91443969ac07fc40bec2d9251cd62436d3e7ebdcabb",
         packaged="default.safetensors",
-        limitations=("Not yet available: its weights come with the issue that trains it.",),
+        evaluation=(),
+        limitations=(
+            "Trained for 2600 steps on a 2-core CPU: large holes come out blurry and blocky.",
+            "Non-commercial research use only: most of its training photos are licensed so.",
+        ),
     ),
     "places2": ModelEntry(
         name="places2",
