@@ -159,14 +159,13 @@ def test_many_small_holes_cost_few_model_runs_at_native_scale(photos, tiny_model
 
 
 def test_zoo_name_is_not_shadowed_by_a_local_folder(tmp_path, monkeypatch):
-    from zoo import names
-
-    name = names()[0]
-    (tmp_path / name).mkdir()  # an unrelated folder of the same name in the working directory
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    expected = pconv.load_model("default").config  # the packaged model
+    (tmp_path / "default").mkdir()  # an unrelated, empty folder of the same name
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(pconv.CheckpointError) as excinfo:
-        pconv.load_model(name)
-    assert "has no model.safetensors" not in str(excinfo.value)
+    assert pconv.load_model("default").config == expected
+    with pytest.raises(pconv.CheckpointError, match=r"has no model\.safetensors"):
+        pconv.load_model("./default")  # a path-like name still means the folder
 
 
 def test_user_masks_become_network_masks_in_one_place():
