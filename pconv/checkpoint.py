@@ -24,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from pconv.errors import CheckpointError
+from pconv.io import replace_atomically
 from pconv.unet import PConvUNet, UNetConfig
 
 FORMAT = "pconv"
@@ -60,7 +61,7 @@ def save_model(
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
+        replace_atomically(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -113,6 +113,15 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
+def replace_atomically(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Move a finished temporary file onto ``path`` in one step, with the permissions a plain
+    ``open()`` would have given it (``mkstemp`` makes files private to their owner)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Write ``[H, W, 3]`` float in [0,1] (or uint8) atomically: a temp file, then a rename.
 
@@ -129,7 +138,7 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
         with os.fdopen(fd, "wb") as fh:
             save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
             Image.fromarray(arr.squeeze()).save(fh, format=fmt, **save_kwargs)
-        os.replace(tmp, path)
+        replace_atomically(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

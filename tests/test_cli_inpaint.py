@@ -235,3 +235,32 @@ def test_installed_entry_point(tmp_path, photos, tiny_model_file):
         [sys.executable, "-m", "pconv", "--help"], capture_output=True, text=True, timeout=120
     )
     assert ok.returncode == 0 and "inpaint" in ok.stdout
+
+
+def test_outputs_get_ordinary_permissions(tmp_path, photos, tiny_model_file):
+    """Atomic writes go through a private temp file; the result must not stay private."""
+    import os
+
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _mask_png((300, 451), tmp_path / "m.png")
+    out = tmp_path / "out.png"
+    old = os.umask(0o022)
+    try:
+        assert (
+            main(
+                [
+                    "inpaint",
+                    str(img),
+                    "-m",
+                    str(mask),
+                    "-o",
+                    str(out),
+                    "--model",
+                    str(tiny_model_file),
+                ]
+            )
+            == 0
+        )
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644

@@ -14,6 +14,7 @@ import urllib.request
 from hashlib import sha256
 from pathlib import Path
 
+from pconv.io import replace_atomically
 from zoo.card import write_folder
 from zoo.convert import convert_file
 from zoo.files import check_sha256, upstream_cache
@@ -46,7 +47,7 @@ def _download(url: str, dest: Path, timeout: float = 60.0) -> str:
                 total += len(chunk)
         if expected is not None and int(expected) != total:
             raise ZooError(f"{url}: download cut short ({total} of {expected} bytes)")
-        os.replace(tmp, dest)
+        replace_atomically(tmp, dest)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ZooError(f"{url}: download failed ({exc})") from None
     finally:
