@@ -51,28 +51,28 @@ class Sample:
         return float(self.hole.mean())
 
 
+def _listed(root: Path, what: str) -> list[Path]:
+    """The image files of a folder, sorted; a clear error if it is no folder or holds none."""
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder")
+    paths = list_images(root)
+    if not paths:
+        raise InputError(f"{root}: no {what} found")
+    return paths
+
+
 def collect_images(folders: Sequence[str | os.PathLike[str]]) -> list[tuple[Path, str]]:
     """Images of several folders, each sorted, in the order the folders were given."""
     found: list[tuple[Path, str]] = []
     for folder in folders:
         root = Path(folder)
-        if not root.is_dir():
-            raise InputError(f"{root}: not a folder")
-        paths = list_images(root)
-        if not paths:
-            raise InputError(f"{root}: no images found")
+        paths = _listed(root, "images")
         found += [(p, f"{root.name}/{p.relative_to(root).as_posix()}") for p in paths]
     return found
 
 
 def collect_masks(folder: str | os.PathLike[str]) -> list[Path]:
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: not a folder")
-    masks = list_images(root)
-    if not masks:
-        raise InputError(f"{root}: no masks found")
-    return masks
+    return _listed(Path(folder), "masks")
 
 
 def make_pairs(

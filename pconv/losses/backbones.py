@@ -45,13 +45,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pconv.errors import CheckpointError, PConvError
+from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
 
 PoolKind = Literal["max", "blur"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: (in, out) channels of conv1_1, conv1_2, conv2_1, conv2_2, conv3_1, conv3_2, conv3_3.
 CONV_CHANNELS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256))

@@ -25,13 +25,12 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
 from zoo.convert.common import Layer, UpstreamNet, batch_norm
 from zoo.registry import ZooError
 
 LAYOUT = "naoto"
 NESTINGS = ("model", "state_dict")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _LAYER = re.compile(
     r"^(?P<prefix>(?:module\.)?)(?P<kind>enc|dec)_(?P<index>\d+)\.conv\."
     r"input_conv\.weight$"
