@@ -34,6 +34,8 @@ from pconv.losses import (
     load_timm_vgg16_file,
     perceptual_loss,
     resolve_backbone,
+    ssim_loss,
+    ssim_map,
     style_loss,
     tv_loss,
     valid_loss,
@@ -104,6 +106,19 @@ def ref_tv(comp: np.ndarray, valid: np.ndarray) -> float:
                     s += sum(abs(comp[b, c, i + 1, j] - comp[b, c, i, j]) for c in range(c_n))
         total += s / (c_n * h_n * w_n)
     return total / b_n
+
+
+def ref_ssim_loss(comp: np.ndarray, gt: np.ndarray) -> float:
+    """1 - SSIM per sample, by scikit-image with the settings pconv eval scores with."""
+    from skimage.metrics import structural_similarity
+
+    from pconv.evaluation.metrics import SSIM_SETTINGS
+
+    per_sample = [
+        1.0 - structural_similarity(g.transpose(1, 2, 0), c.transpose(1, 2, 0), **SSIM_SETTINGS)
+        for c, g in zip(comp, gt, strict=True)
+    ]
+    return float(np.mean(per_sample))
 
 
 def ref_gram_loops(feat: np.ndarray) -> np.ndarray:
@@ -337,6 +352,35 @@ def test_tv_random_masks(h: int, w: int, seed: int) -> None:
     assert tv_loss(comp, valid).item() == pytest.approx(want, rel=1e-5, abs=1e-9)
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(11, 30), st.integers(11, 30), st.integers(0, 2**31 - 1))
+def test_ssim_matches_scikit_image(h: int, w: int, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    gt = torch.rand(2, 3, h, w, generator=gen)
+    noisy = (gt + 0.2 * torch.randn(2, 3, h, w, generator=gen)).clamp(0, 1)
+    want = ref_ssim_loss(noisy.double().numpy(), gt.double().numpy())
+    assert ssim_loss(noisy, gt).item() == pytest.approx(want, rel=1e-4, abs=1e-6)
+
+
+def test_ssim_term_sees_only_the_hole_and_its_surround() -> None:
+    gen = torch.Generator().manual_seed(3)
+    gt = torch.rand(1, 3, 40, 40, generator=gen)
+    valid = torch.ones(1, 1, 40, 40)
+    valid[..., 18:22, 18:22] = 0
+    out = torch.rand(1, 3, 40, 40, generator=gen, requires_grad=True)
+    loss = InpaintingLoss(LossWeights(valid=0, hole=0, tv=0, ssim=1), backbone="none")
+    terms = loss(out, gt, valid)
+    assert terms["ssim"].item() > 0.01
+    terms["total"].backward()
+    grad = out.grad.abs().sum(1)[0]
+    # the composite takes gt on known pixels: only the hole pixels get a gradient
+    assert grad[18:22, 18:22].min() > 0 and grad.sum() == grad[18:22, 18:22].sum()
+    # windows of known pixels only are perfect: SSIM 1 there
+    per_window = ssim_map(composite(out, gt, valid), gt)
+    assert torch.allclose(per_window[..., :5, :], torch.ones(()), atol=1e-5)
+    assert ssim_loss(gt, gt).abs().item() < 1e-6
+
+
 # ---------------------------------------------------------------------------------------------
 # Backbones
 # ---------------------------------------------------------------------------------------------
@@ -497,11 +541,12 @@ def reference_terms(tensors, out, gt, valid) -> dict[str, float]:
         "style_out": ref_style(fo, fg),
         "style_comp": ref_style(fc, fg),
         "tv": ref_tv(comp, v),
+        "ssim": ref_ssim_loss(comp, g),
     }
 
 
 def test_every_term_and_weighted_total_match_reference(file_backbone, timm_tensors) -> None:
-    weights = LossWeights(valid=0.5, hole=2.0, perceptual=0.3, style=7.0, tv=1.5)
+    weights = LossWeights(valid=0.5, hole=2.0, perceptual=0.3, style=7.0, tv=1.5, ssim=0.7)
     loss = InpaintingLoss(weights, backbone=file_backbone)
     out, gt, valid = make_batch(11, h=16, w=12)
     got = loss(out, gt, valid)
@@ -510,7 +555,7 @@ def test_every_term_and_weighted_total_match_reference(file_backbone, timm_tenso
     for name in TERM_NAMES:
         assert got[name].item() == pytest.approx(want[name], rel=2e-4), name
     factors = {"valid": 0.5, "hole": 2.0, "perceptual": 0.3, "style_out": 7.0}
-    factors.update(style_comp=7.0, tv=1.5)
+    factors.update(style_comp=7.0, tv=1.5, ssim=0.7)
     total = sum(factors[k] * want[k] for k in TERM_NAMES)
     assert got["total"].item() == pytest.approx(total, rel=2e-4)
 
@@ -519,6 +564,7 @@ def test_default_weights_are_the_papers(file_backbone) -> None:
     loss = InpaintingLoss(backbone=file_backbone)
     out, gt, valid = make_batch(4)
     r = loss(out, gt, valid)
+    assert r["ssim"].item() == 0  # not the paper's: off unless asked for
     expect = r["valid"] + 6 * r["hole"] + 0.05 * r["perceptual"]
     expect = expect + 120 * (r["style_out"] + r["style_comp"]) + 0.1 * r["tv"]
     assert r["total"].item() == pytest.approx(expect.item(), rel=1e-6)
@@ -559,6 +605,7 @@ def test_describe_is_json_and_records_backbone(file_backbone, timm_file) -> None
         "perceptual": 0.05,
         "style": 120.0,
         "tv": 0.2,
+        "ssim": 0.0,
     }
 
 

@@ -86,13 +86,25 @@ def _losses(run_dir: Path) -> dict[int, float]:
 # -- training really learns --------------------------------------------------------------------
 
 
-def test_loss_falls_on_a_fixed_batch(photo_dir, tmp_path):
-    trainer = Trainer(_config(photo_dir, steps=20, phase2_steps=0, val_holdout=0), tmp_path)
+@pytest.mark.parametrize("weights", ["", "valid=0,hole=0,tv=0,ssim=1"], ids=["paper", "ssim"])
+def test_loss_falls_on_a_fixed_batch(photo_dir, tmp_path, weights):
+    config = _config(photo_dir, steps=20, phase2_steps=0, val_holdout=0, loss_weights=weights)
+    trainer = Trainer(config, tmp_path)
     sampler = StepSampler(len(trainer.train_set), 2, 0, 0, 1)
     batch = default_collate([trainer.train_set[k] for k in sampler.keys(0)])
     losses = [trainer.train_step(batch["image"], batch["valid"])["total"] for _ in range(15)]
     assert all(np.isfinite(losses))
     assert losses[-1] < 0.75 * losses[0], losses
+
+
+def test_ssim_term_is_logged_shown_and_recorded(photo_dir, tmp_path, capsys):
+    config = _config(photo_dir, steps=2, phase2_steps=0, val_holdout=0, loss_weights="ssim=0.5")
+    Trainer(config, tmp_path / "run").run()
+    ssim = read_metrics(tmp_path / "run")["train/ssim"]
+    assert len(ssim) == 2 and all(0 < v < 1 for v in ssim.values())
+    assert " ssim " in capsys.readouterr().err  # the progress line names every weighted term
+    meta = pconv.checkpoint.read_metadata(tmp_path / "run" / "final" / "model.safetensors")
+    assert json.loads(meta["loss"])["weights"]["ssim"] == 0.5
 
 
 # -- checkpoints, resume, export ---------------------------------------------------------------

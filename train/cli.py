@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--loss-weights",
         metavar="K=V,...",
         help="term weights, e.g. hole=6,style=120 (paper: valid=1, hole=6, perceptual=0.05, "
-        "style=120, tv=0.1)",
+        "style=120, tv=0.1; ssim, 1 - SSIM of the composite, is ours and 0 by default)",
     )
 
     g = parser.add_argument_group("masks")

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError, PConvError
 from pconv.losses import InpaintingLoss
+from pconv.losses.inpainting import TERM_NAMES
 from pconv.models import resolve_weights
 from pconv.unet import PConvUNet, UNetConfig
 from train import export, state
@@ -50,7 +51,7 @@ from train.holes import HoleSource
 from train.logs import MetricLog
 from train.validate import evaluate, save_grid
 
-TERMS = ("total", "valid", "hole", "perceptual", "style_out", "style_comp", "tv")
+TERMS = ("total", *TERM_NAMES)
 #: Validation images held out of the training folders when no --val is given: 5%, at most 32.
 HOLDOUT_SHARE, HOLDOUT_MAX = 0.05, 32
 BEST_DIR, FINAL_DIR, SAMPLES_DIR = "best", "final", "samples"
@@ -476,9 +477,10 @@ class Trainer:
         scalars = {f"train/{k}": v for k, v in means.items()}
         scalars.update({"train/images_per_s": rate, "train/lr": lr, "train/phase": self.phase})
         self.logger.scalars(self.step, scalars)
-        shown = {
-            k: f"{means[k]:.4g}" for k in ("total", "hole", "valid", "style_out") if k in means
-        }
+        # The total and every term that counts in it (a zero-weight term is always 0).
+        weights = self.loss_fn.weights.per_term()
+        names = ("total", *(k for k in TERM_NAMES if weights[k]))
+        shown = {k: f"{means[k]:.4g}" for k in names if k in means}
         shown["img/s"] = f"{rate:.1f}"
         if bar is not None and not bar.disable:
             bar.set_description(f"phase {self.phase}")

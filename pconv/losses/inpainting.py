@@ -1,7 +1,9 @@
 """The paper's total loss (eq. 7) as one module that returns every term for logging.
 
 ``L_total = L_valid + 6 L_hole + 0.05 L_perceptual + 120 (L_style_out + L_style_comp)
-+ 0.1 L_tv``; see :mod:`pconv.losses.terms` for each term's exact normalisation.
++ 0.1 L_tv``; see :mod:`pconv.losses.terms` for each term's exact normalisation. An optional
+``ssim`` term (``1 - SSIM`` of the composite, weight 0 unless asked for) is not the paper's: it
+targets the metric ``pconv eval`` reports and is useful when no perceptual backbone is at hand.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pconv.losses import terms
 from pconv.losses.backbones import PerceptualBackbone, no_backbone, resolve_backbone
 
 #: Keys of the dict returned by :meth:`InpaintingLoss.forward`, besides ``"total"``.
-TERM_NAMES = ("valid", "hole", "perceptual", "style_out", "style_comp", "tv")
+TERM_NAMES = ("valid", "hole", "perceptual", "style_out", "style_comp", "tv", "ssim")
 
 #: Bumped whenever a term's definition or normalisation changes; stored by describe().
 LOSS_VERSION = "liu2018-v1"
@@ -31,6 +33,7 @@ class LossWeights:
     perceptual: float = 0.05
     style: float = 120.0
     tv: float = 0.1
+    ssim: float = 0.0  # not in the paper
 
     def needs_features(self) -> bool:
         return self.perceptual != 0 or self.style != 0
@@ -47,6 +50,7 @@ class LossWeights:
             "style_out": self.style,
             "style_comp": self.style,
             "tv": self.tv,
+            "ssim": self.ssim,
         }
 
 
@@ -99,6 +103,8 @@ class InpaintingLoss(nn.Module):
             "hole": terms.hole_loss(out, gt, valid),
             "tv": terms.tv_loss(comp, valid),
         }
+        # Skipped at weight 0: eight blurs of the batch that would only be logged.
+        values["ssim"] = terms.ssim_loss(comp, gt) if self.weights.ssim else out.new_zeros(())
         values.update(self._feature_terms(out, comp, gt))
         factors = self.weights.per_term()
         values["total"] = sum(factors[name] * values[name] for name in TERM_NAMES)
@@ -130,5 +136,6 @@ class InpaintingLoss(nn.Module):
             "features": ["pool1", "pool2", "pool3"],
             "gram_l1": "mean over C_p x C_p entries, K_p = 1/(C_p H_p W_p)",
             "tv_region": "hole dilated by 1 px (3x3 square)",
+            "ssim": "1 - SSIM(comp, gt), Gaussian 11x11 sigma 1.5, as pconv eval",
             "reduction": "per-sample normalisation as in the paper, mean over the batch",
         }

@@ -16,6 +16,10 @@ Normalisations, exactly as in the paper and applied per sample, then averaged ov
   naoto0804's) take a mean, so the published weight of 120 is calibrated for the mean.
 * ``L_tv``: summed over the pairs of neighbours that both lie in P (the hole dilated by one
   pixel with a 3x3 square), divided by ``N_Icomp = C*H*W`` (again all elements).
+* ``L_ssim`` (not in the paper, weight 0 by default): ``1 - SSIM(I_comp, I_gt)`` with the
+  settings ``pconv eval`` scores with (Gaussian window sigma 1.5 truncated at 3.5 sigma, i.e.
+  11 x 11, population covariance, per channel, windows that fit inside the image). Windows of
+  known pixels only have SSIM 1, so the term only sees the hole and its surround.
 
 Everything that compares features is done in float32 with autocast switched off, because a
 Gram matrix sums ``H*W`` products and overflows/loses all precision in fp16/bf16.
@@ -83,6 +87,46 @@ def style_loss(feats: Sequence[Tensor], feats_gt: Sequence[Tensor]) -> Tensor:
         for fx, fg in zip(feats, feats_gt, strict=True):
             total = total + (gram_matrix(fx) - gram_matrix(fg)).abs().mean()
     return total
+
+
+#: Gaussian window of the SSIM term: the same as scikit-image's gaussian_weights=True.
+SSIM_SIGMA = 1.5
+SSIM_RADIUS = int(3.5 * SSIM_SIGMA + 0.5)
+SSIM_C1 = 0.01**2  # (K1 * data_range)^2 with data_range 1
+SSIM_C2 = 0.03**2
+
+
+def _gaussian_window(device: torch.device) -> Tensor:
+    x = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float32, device=device)
+    g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
+    return g / g.sum()
+
+
+def ssim_map(x: Tensor, y: Tensor) -> Tensor:
+    """Per-channel SSIM of every window that fits inside ``[B, C, H, W]`` images in [0, 1]."""
+    c = x.shape[1]
+    g = _gaussian_window(x.device)
+    # Separable Gaussian blur, no padding: the windows of scikit-image's cropped mean.
+    kernel_h = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    kernel_v = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(F.conv2d(t, kernel_h, groups=c), kernel_v, groups=c)
+
+    with full_precision(x.device.type):
+        x, y = x.float(), y.float()
+        mu_x, mu_y = blur(x), blur(y)
+        var_x = blur(x * x) - mu_x**2
+        var_y = blur(y * y) - mu_y**2
+        cov = blur(x * y) - mu_x * mu_y
+        num = (2 * mu_x * mu_y + SSIM_C1) * (2 * cov + SSIM_C2)
+        den = (mu_x**2 + mu_y**2 + SSIM_C1) * (var_x + var_y + SSIM_C2)
+        return num / den
+
+
+def ssim_loss(comp: Tensor, gt: Tensor) -> Tensor:
+    """``1 - SSIM(I_comp, I_gt)``, SSIM averaged per sample, then over the batch."""
+    return (1.0 - ssim_map(comp, gt).flatten(1).mean(1)).mean()
 
 
 def dilated_hole_region(valid: Tensor) -> Tensor:
