@@ -4,7 +4,8 @@ Same conventions as ``pconv.evaluation.metrics``: the output counts only inside 
 (composited with the ground truth), both are rounded to the 8-bit grid, scores are over the
 whole image; SSIM uses Wang et al.'s settings (11x11 Gaussian window, sigma 1.5, population
 covariance, K1 0.01, K2 0.03, data range 1, per channel then averaged, borders the window
-does not fit excluded), which is what ``skimage.metrics.structural_similarity`` computes.
+does not fit excluded), which is what ``skimage.metrics.structural_similarity`` computes; the
+same function as the training loss's SSIM term, here in float64.
 """
 
 from __future__ import annotations
@@ -12,36 +13,14 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-SIGMA = 1.5
-RADIUS = 5  # SciPy's Gaussian filter truncates at 3.5 sigma: int(3.5 * 1.5 + 0.5) = 5
-K1, K2 = 0.01, 0.03
-
-
-def _window(device: torch.device) -> Tensor:
-    x = torch.arange(-RADIUS, RADIUS + 1, dtype=torch.float64, device=device)
-    g = torch.exp(-0.5 * (x / SIGMA) ** 2)
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(3, 1, -1, -1).contiguous()
+from pconv.losses.terms import ssim_map
 
 
 def ssim_per_image(pred: Tensor, truth: Tensor) -> Tensor:
     """``[B,3,H,W]`` in [0,1] -> ``[B]`` mean SSIM, in float64."""
-    x, y = pred.double(), truth.double()
-    w = _window(x.device)
-
-    def blur(t: Tensor) -> Tensor:
-        return F.conv2d(t, w, groups=3)  # "valid": only where the whole window fits
-
-    mx, my = blur(x), blur(y)
-    vx = blur(x * x) - mx * mx
-    vy = blur(y * y) - my * my
-    cxy = blur(x * y) - mx * my
-    c1, c2 = K1**2, K2**2
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.mean(dim=(1, 2, 3))
+    return ssim_map(pred.double(), truth.double()).mean(dim=(1, 2, 3))
 
 
 def to_8bit_grid(x: Tensor) -> Tensor:

@@ -89,23 +89,28 @@ def style_loss(feats: Sequence[Tensor], feats_gt: Sequence[Tensor]) -> Tensor:
     return total
 
 
-#: Gaussian window of the SSIM term: the same as scikit-image's gaussian_weights=True.
+#: SSIM of Wang et al. 2004 as scikit-image computes it with gaussian_weights=True:
+#: sigma 1.5 truncated at 3.5 sigma (an 11 x 11 window), K1 0.01, K2 0.03, data range 1.
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = int(3.5 * SSIM_SIGMA + 0.5)
-SSIM_C1 = 0.01**2  # (K1 * data_range)^2 with data_range 1
+SSIM_C1 = 0.01**2
 SSIM_C2 = 0.03**2
 
 
-def _gaussian_window(device: torch.device) -> Tensor:
-    x = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float32, device=device)
+def _gaussian_window(device: torch.device, dtype: torch.dtype) -> Tensor:
+    x = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=dtype, device=device)
     g = torch.exp(-(x**2) / (2 * SSIM_SIGMA**2))
     return g / g.sum()
 
 
 def ssim_map(x: Tensor, y: Tensor) -> Tensor:
-    """Per-channel SSIM of every window that fits inside ``[B, C, H, W]`` images in [0, 1]."""
+    """Per-channel SSIM of every window that fits inside ``[B, C, H, W]`` images in [0, 1].
+
+    Computed in float64 for float64 inputs (the validation metric), else in float32.
+    """
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     c = x.shape[1]
-    g = _gaussian_window(x.device)
+    g = _gaussian_window(x.device, dtype)
     # Separable Gaussian blur, no padding: the windows of scikit-image's cropped mean.
     kernel_h = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
     kernel_v = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
@@ -114,7 +119,7 @@ def ssim_map(x: Tensor, y: Tensor) -> Tensor:
         return F.conv2d(F.conv2d(t, kernel_h, groups=c), kernel_v, groups=c)
 
     with full_precision(x.device.type):
-        x, y = x.float(), y.float()
+        x, y = x.to(dtype), y.to(dtype)
         mu_x, mu_y = blur(x), blur(y)
         var_x = blur(x * x) - mu_x**2
         var_y = blur(y * y) - mu_y**2
