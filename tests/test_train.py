@@ -190,15 +190,20 @@ def test_exported_weights_load_through_the_zoo(uninterrupted, tmp_path):
     assert image.ndim == 3
     filled = pconv.inpaint(np.zeros((64, 96, 3), np.float32), np.eye(64, 96, dtype=bool), model)
     assert filled.shape == (64, 96, 3)
-    # ready for `python -m zoo publish`: with the generated card, and with our draft as card
-    prepare(final, tmp_path / "generated")
-    draft = tmp_path / "draft"
-    draft.mkdir()
-    for name in ("model.safetensors", "MODEL_CARD.md"):
-        (draft / name).write_bytes((final / name).read_bytes())
-    (draft / "README.md").write_text((final / "MODEL_CARD.md").read_text())
-    prepare(draft, tmp_path / "with-draft")
-    assert "How it was made" in (tmp_path / "with-draft" / "README.md").read_text()
+    # ready for `python -m zoo publish`: the trainer's draft card is the card...
+    draft = (final / "MODEL_CARD.md").read_text()
+    prepare(final, tmp_path / "with-draft")
+    assert (tmp_path / "with-draft" / "README.md").read_text() == draft
+    # ...unless the folder has a README.md (edited by hand) or only the weights are given
+    edited = draft + "\nEdited by hand.\n"
+    (final / "README.md").write_text(edited)
+    try:
+        prepare(final, tmp_path / "edited")
+        assert (tmp_path / "edited" / "README.md").read_text() == edited
+    finally:
+        (final / "README.md").unlink()
+    prepare(final / "model.safetensors", tmp_path / "generated")
+    assert (tmp_path / "generated" / "README.md").read_text() != draft
 
 
 def test_init_from_weights_fine_tunes_phase_2_only(photo_dir, tmp_path):

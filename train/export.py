@@ -6,7 +6,8 @@ the zoo's card and config writers read (``name``, ``summary``, ``licence``, ``so
 (``training``: data, steps, schedule, masks, hardware; ``loss``: the loss's ``describe()``;
 ``metrics``; ``licence_note``; ``command``). ``MODEL_CARD.md`` is a draft in the zoo's card
 layout (YAML header, the sections ``python -m zoo publish`` checks, the weights' sha256):
-edit it, save it as ``README.md`` in the folder, and ``zoo publish`` uploads it as the card.
+edit it in place (or save an edited copy as ``README.md``, which wins) and ``zoo publish``
+uploads it as the card.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def write_card(folder: Path, meta: dict[str, str], model: PConvUNet) -> Path:
         f"# {meta['name']}: image inpainting with partial convolutions",
         "",
         "> Draft written by `python -m train`. Fill in what only you know (what the images "
-        "are, who may use them), then save as `README.md` next to `model.safetensors` and run "
-        "`python -m zoo publish`.",
+        "are, who may use them), then run `python -m zoo publish` on this folder: it uploads "
+        "this file as the card (a `README.md` next to it wins).",
         "",
         "## Model",
         "",

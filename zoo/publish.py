@@ -12,6 +12,9 @@ from zoo.files import sha256_file, weights_in
 from zoo.registry import ZooError
 
 UPLOADED = ("model.safetensors", CONFIG_NAME, CARD_NAME)
+#: Cards a weights folder may already hold, in order of preference: a Hub card, then the
+#: draft ``python -m train`` writes next to its ``final/model.safetensors``.
+CARD_SOURCES = (CARD_NAME, "MODEL_CARD.md")
 
 
 @dataclass
@@ -25,13 +28,15 @@ class Published:
 def prepare(path: Path, out_dir: Path) -> Path:
     """Exactly the folder that would be uploaded: weights, config.json, README.md, validated.
 
-    A folder that already has a card keeps it (hand-edited cards win); config.json is always
-    regenerated from the weights so it cannot drift from them.
+    A folder that already has a card (README.md, else the trainer's MODEL_CARD.md) keeps it:
+    hand-edited cards win. config.json is always regenerated from the weights so it cannot
+    drift from them.
     """
     weights = weights_in(Path(path))
-    existing_card = weights.parent / CARD_NAME if Path(path).is_dir() else None
+    cards = [weights.parent / name for name in CARD_SOURCES] if Path(path).is_dir() else []
+    existing_card = next((card for card in cards if card.is_file()), None)
     folder_from_weights(weights, out_dir)
-    if existing_card is not None and existing_card.is_file():
+    if existing_card is not None:
         (out_dir / CARD_NAME).write_text(existing_card.read_text())
     validate_folder(out_dir)
     return out_dir
