@@ -360,6 +360,59 @@ def test_eval_with_our_model(tmp_path, photo_dirs, tiny_model_file, capsys):
     assert all(np.isfinite(float(r["psnr"])) for r in rows)
 
 
+class CountingGrey(GreyFill):
+    calls = 0
+
+    def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        CountingGrey.calls += 1
+        return super().__call__(image, hole)
+
+
+def test_eval_reuses_baseline_scores(tmp_path, photo_dirs, tiny_model_file, monkeypatch, capsys):
+    monkeypatch.setitem(BASELINES, "grey", Baseline("grey", "(test only)", CountingGrey))
+    draw_masks(tmp_path / "masks")
+    common = ["--images", *map(str, photo_dirs), "--masks", str(tmp_path / "masks")]
+    common += ["--size", "128", "--no-progress"]
+    first = tmp_path / "first"
+    assert run_cli(*common, "--baselines", "telea,grey", "--output", str(first)) == 0
+    old = read_csv(first / "per_image.csv")
+
+    # a model against the earlier baselines: their rows are taken as they were...
+    CountingGrey.calls = 0
+    second = tmp_path / "second"
+    argv = [*common, "--model", str(tiny_model_file), "--baselines", "none", "--examples", "2"]
+    assert run_cli(*argv, "--reuse", str(first), "--output", str(second)) == 0
+    stdout, stderr = capsys.readouterr()
+    assert "telea, grey: scores and times reused from" in stderr
+    assert "| tiny |" in stdout and "| telea |" in stdout and "| grey |" in stdout
+    new = read_csv(second / "per_image.csv")
+    assert [r for r in new if r["method"] != "tiny"] == old
+    assert sum(r["method"] == "tiny" for r in new) == 6
+    # ...and rerun only on the example pairs, for the grid
+    assert CountingGrey.calls == 2 and (second / "examples.png").stat().st_size > 0
+
+    # a baseline named in --baselines is computed anew, the others reused
+    third = tmp_path / "third"
+    assert (
+        run_cli(*common, "--baselines", "grey", "--reuse", str(first), "--output", str(third)) == 0
+    )
+    assert CountingGrey.calls == 2 + 6
+    rows = read_csv(third / "per_image.csv")
+    assert [r for r in rows if r["method"] == "telea"] == [r for r in old if r["method"] == "telea"]
+    capsys.readouterr()
+
+    # another pairing is refused, whatever differs
+    for other in (["--size", "96"], ["--seed", "1"], ["--pairs", "3"]):
+        bad = [*common, *other, "--baselines", "none", "--model", str(tiny_model_file)]
+        assert run_cli(*bad, "--reuse", str(first), "--output", str(tmp_path / "bad")) == 2
+        # other files: refused before the run; another size: at the first pair
+        err = capsys.readouterr().err.strip().splitlines()
+        assert "made with other pairs" in err[-1] and len(err) <= 3, other
+    assert not (tmp_path / "bad").exists()
+    assert run_cli(*common, "--reuse", str(tmp_path), "--output", str(tmp_path / "bad")) == 2
+    assert "no per_image.csv" in _one_error_line(capsys)
+
+
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err

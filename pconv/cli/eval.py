@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pconv.errors import InputError
-from pconv.evaluation.baselines import DEFAULT_BASELINES, Method, load_baselines, parse_names
+from pconv.evaluation.baselines import (
+    BASELINES,
+    DEFAULT_BASELINES,
+    Method,
+    load_baselines,
+    parse_names,
+)
 from pconv.evaluation.buckets import RULES
+
+if TYPE_CHECKING:
+    from pconv.evaluation.reuse import ReusedScores
 
 #: What ``pip`` needs for this command; its modules are imported only when it runs, so that
 #: ``pconv inpaint`` and ``pconv --help`` work without them.
@@ -57,6 +68,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=256,
         help="square side the pairs are evaluated at; the paper uses 512 (default: 256)",
     )
+    parser.add_argument(
+        "--reuse",
+        metavar="DIR",
+        help="take the baselines' scores from an earlier run's per_image.csv in DIR instead of "
+        "recomputing them (checked pair by pair: same images, masks, seed, pairs, size and "
+        "rule); they are rerun on the example pairs only. Baselines named in --baselines are "
+        "computed anew",
+    )
     parser.add_argument("--seed", type=int, default=0, help="pairing seed (default: 0)")
     parser.add_argument(
         "--pairs",
@@ -79,15 +98,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _methods(args: argparse.Namespace) -> tuple[list[Method], list[str]]:
-    """Models first (they are what is being evaluated), then baselines."""
+@dataclass
+class Plan:
+    """What runs: computed methods (models first), reused baseline scores, and notes."""
+
+    methods: list[Method]
+    reused: ReusedScores | None = None
+    example_methods: list[Method] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _plan(args: argparse.Namespace) -> Plan:
     from pconv.evaluation.models import ModelMethod
+    from pconv.evaluation.reuse import ReusedScores, load_records
 
     explicit = args.baselines is not None
     names = parse_names(args.baselines) if explicit else list(DEFAULT_BASELINES)
-    methods: list[Method] = [ModelMethod(m, device=args.device) for m in args.model]
+    plan = Plan([ModelMethod(m, device=args.device) for m in args.model])
+    if args.reuse:
+        wanted = [n for n in BASELINES if not (explicit and n in names)]
+        found = load_records(args.reuse, wanted)
+        if not found:
+            raise InputError(f"--reuse {args.reuse}: no scores of {', '.join(wanted)} there")
+        plan.reused = ReusedScores(found, args.reuse)
+        names = [n for n in names if n not in found]
+        plan.example_methods, notes = load_baselines(list(found), explicit=False)
+        plan.notes += [f"{note} (left out of examples.png)" for note in notes]
+        plan.notes.append(f"{', '.join(found)}: scores and times reused from {args.reuse}")
     baselines, notes = load_baselines(names, explicit=explicit)
-    return methods + baselines, notes
+    plan.methods += baselines
+    plan.notes += notes
+    return plan
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,18 +158,23 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
-    methods, notes = _methods(args)
+    plan = _plan(args)
+    if plan.reused is not None:
+        plan.reused.check_pairs(pairs)  # other files or seed: now, not after the first pair
+    notes = plan.notes
     for note in notes:
         print(f"pconv eval: {note}", file=sys.stderr)
     print(f"pconv eval: {PERCEPTUAL_NOTE}", file=sys.stderr)
 
     result = evaluate(
         pairs,
-        methods,
+        plan.methods,
         size=args.size,
         rule=args.mask_rule,
         examples=args.examples,
         progress=not args.no_progress,
+        reused=plan.reused,
+        example_methods=plan.example_methods,
     )
     if not result.records:
         raise InputError("no pair could be scored: " + "; ".join(result.skipped[:3]))
@@ -150,7 +196,8 @@ def run(args: argparse.Namespace) -> int:
     md, csv_path, per_image, text = write_reports(result, out, title=title, context=context)
     plot_metrics(aggregate(result), result.methods, out / "metrics.png")
     if args.examples:
-        plot_grid(result.examples, result.methods, out / "examples.png")
+        shown = [m for m in result.methods if all(m in e.outputs for e in result.examples)]
+        plot_grid(result.examples, shown, out / "examples.png")
     print(text)
     print(f"pconv eval: wrote {md}, {csv_path}, {per_image}, {out / 'metrics.png'}", end="")
     print(f", {out / 'examples.png'}" if args.examples else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -14,6 +15,9 @@ from pconv.evaluation.baselines import Method
 from pconv.evaluation.metrics import score
 from pconv.evaluation.pairing import Pair, Sample, prepare
 from pconv.io import to_uint8
+
+if TYPE_CHECKING:
+    from pconv.evaluation.reuse import ReusedScores
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,14 @@ def evaluate(
     rule: str = "pixels",
     examples: int = 6,
     progress: bool = True,
+    reused: ReusedScores | None = None,
+    example_methods: Sequence[Method] = (),
 ) -> Evaluation:
-    names = [m.name for m in methods]
-    if not methods:
+    """Score ``methods`` on every pair. ``reused``: scores of further methods from an earlier
+    run, checked pair by pair; ``example_methods`` (some of those) are run on the example pairs
+    only, so the grid still shows them."""
+    names = [m.name for m in methods] + (reused.methods if reused else [])
+    if not names:
         raise InputError("nothing to evaluate: no model given and no baseline available")
     if len(set(names)) != len(names):
         raise InputError(f"two methods share a name: {', '.join(names)}")
@@ -117,6 +126,8 @@ def evaluate(
             continue
         example = picker.offer(sample)
         shown = hide_hole(sample.truth, sample.hole)
+        if reused is not None:
+            records.extend(reused.for_sample(sample))
         for method in methods:
             bar.set_postfix_str(method.name, refresh=False)
             start = time.perf_counter()
@@ -146,8 +157,18 @@ def evaluate(
                 )
             )
             if example is not None:
-                example.outputs[method.name] = to_uint8(
-                    np.where(sample.hole[..., None], output, sample.truth)
-                )
+                example.outputs[method.name] = _composited(output, sample)
     bar.close()
-    return Evaluation(names, records, picker.pick(), skipped)
+    if reused is not None:
+        reused.check_all_used()
+    chosen = picker.pick()
+    for example in chosen:  # reused methods run on the grid's few pairs only
+        shown = hide_hole(example.sample.truth, example.sample.hole)
+        for method in example_methods:
+            output = method(shown.copy(), example.sample.hole.copy())
+            example.outputs[method.name] = _composited(output, example.sample)
+    return Evaluation(names, records, chosen, skipped)
+
+
+def _composited(output: np.ndarray, sample: Sample) -> np.ndarray:
+    return to_uint8(np.where(sample.hole[..., None], output, sample.truth))

@@ -1,0 +1,117 @@
+"""Baseline scores taken from an earlier ``pconv eval`` run instead of recomputed.
+
+Classical baselines do not change between runs, and PatchMatch at 512 px costs seconds a pair:
+evaluating a new model against them should not redo that. ``per_image.csv`` holds every
+record; a record is only reused for the same pair (index, image, mask), the same bucket and
+border, and the same hole ratio at the evaluation size, so a run made with other folders, seed,
+``--pairs``, ``--size`` or ``--mask-rule`` is refused rather than silently mixed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from pconv.errors import InputError
+from pconv.evaluation.pairing import Pair, Sample
+from pconv.evaluation.runner import Record
+
+PER_IMAGE = "per_image.csv"
+_TYPES = {f.name: f.type for f in fields(Record)}
+
+
+def _record(row: dict[str, str], where: str) -> Record:
+    try:
+        values = {}
+        for name, kind in _TYPES.items():
+            text = row[name]
+            if kind == "int":
+                values[name] = int(text)
+            elif kind == "float":
+                values[name] = float(text)
+            elif kind == "bool":
+                if text not in ("True", "False"):
+                    raise ValueError(f"{name}={text!r}")
+                values[name] = text == "True"
+            else:
+                values[name] = text
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"{where}: not a pconv eval per_image.csv row ({exc})") from None
+    return Record(**values)
+
+
+def load_records(folder: str | Path, methods: Collection[str]) -> dict[str, list[Record]]:
+    """Records of ``methods`` in ``folder/per_image.csv``, by method (absent methods left out)."""
+    path = Path(folder) / PER_IMAGE if Path(folder).is_dir() else Path(folder)
+    if not path.is_file():
+        raise InputError(f"--reuse {folder}: no {PER_IMAGE} there (the output of pconv eval)")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"--reuse {path}: cannot read it ({exc})") from None
+    found: dict[str, list[Record]] = {}
+    for line, row in enumerate(rows, start=2):
+        if row.get("method") in methods:
+            found.setdefault(row["method"], []).append(_record(row, f"{path}, line {line}"))
+    return found
+
+
+class ReusedScores:
+    """Hands out, pair by pair, the reused records after checking the pair is the same one."""
+
+    def __init__(self, records: dict[str, list[Record]], source: str) -> None:
+        self.source = source
+        self.methods = list(records)
+        self._by_pair: dict[int, list[Record]] = {}
+        for method_records in records.values():
+            for record in method_records:
+                self._by_pair.setdefault(record.pair, []).append(record)
+        self._seen: set[int] = set()
+
+    def check_pairs(self, pairs: Sequence[Pair]) -> None:
+        """Before the run: every reused pair is one of ``pairs``, with the same files."""
+        here = {p.index: (p.name, p.mask.name) for p in pairs}
+        for index, records in self._by_pair.items():
+            there = (records[0].image, records[0].mask)
+            if here.get(index) != there:
+                now = " + ".join(here[index]) if index in here else "not there"
+                raise self._mismatch(f"pair {index} is {' + '.join(there)} there, {now} here")
+
+    def for_sample(self, sample: Sample) -> list[Record]:
+        pair = sample.pair
+        records = self._by_pair.get(pair.index, [])
+        have = {r.method for r in records}
+        if have != set(self.methods):
+            missing = ", ".join(sorted(set(self.methods) - have))
+            raise self._mismatch(f"pair {pair.index} has no score for {missing} there")
+        mc = sample.mask_class
+        for r in records:
+            same = (r.image, r.mask, r.bucket, r.border) == (
+                pair.name,
+                pair.mask.name,
+                mc.bucket,
+                mc.border,
+            )
+            if not same or not math.isclose(r.eval_ratio, sample.eval_ratio, abs_tol=1e-9):
+                raise self._mismatch(
+                    f"pair {pair.index} is {r.image} + {r.mask} (hole {r.eval_ratio:.4f}) there, "
+                    f"{pair.name} + {pair.mask.name} (hole {sample.eval_ratio:.4f}) here"
+                )
+        self._seen.add(pair.index)
+        return sorted(records, key=lambda r: self.methods.index(r.method))
+
+    def check_all_used(self) -> None:
+        """Every reused pair was scored here too (a run with more pairs is another run)."""
+        extra = sorted(set(self._by_pair) - self._seen)
+        if extra:
+            raise self._mismatch(f"{len(extra)} pairs scored there are not scored here")
+
+    def _mismatch(self, what: str) -> InputError:
+        return InputError(
+            f"--reuse {self.source}: made with other pairs ({what}); use the same images, "
+            "masks, --seed, --pairs, --size and --mask-rule, or recompute the baselines"
+        )
