@@ -391,6 +391,16 @@ def test_eval_reuses_baseline_scores(tmp_path, photo_dirs, tiny_model_file, monk
     # ...and rerun only on the example pairs, for the grid
     assert CountingGrey.calls == 2 and (second / "examples.png").stat().st_size > 0
 
+    # the report says, cell by cell, where the model beats every baseline
+    cells = read_csv(second / "results.csv")
+    by = {(c["method"], c["border"], c["bucket"]): float(c["psnr"]) for c in cells}
+    scored = [k[1:] for k in by if k[0] == "tiny" and "all" not in k and not np.isnan(by[k])]
+    won = sum(by[("tiny", *k)] > max(by[("telea", *k)], by[("grey", *k)]) for k in scored)
+    text = (second / "results.md").read_text()
+    assert f"`tiny` beats every baseline (telea, grey): PSNR in {won}/{len(scored)} cells" in text
+    best = max(by[(m, "all", "all")] for m in ("tiny", "telea", "grey"))
+    assert f"**{best:.2f}** |" in text.split("## PSNR (dB)")[1].split("##")[0]
+
     # a baseline named in --baselines is computed anew, the others reused
     third = tmp_path / "third"
     assert (

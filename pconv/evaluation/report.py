@@ -14,10 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from pconv.evaluation.baselines import BASELINES
 from pconv.evaluation.buckets import N_BUCKETS, bucket_label
 from pconv.evaluation.runner import Evaluation, Record
 
 METRICS = (("l1", "l1 (%)", 2), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3))
+LOWER_IS_BETTER = {"l1"}
+#: The metrics a model must beat every baseline on, cell by cell, in the verdict.
+VERDICT_METRICS = (("psnr", "PSNR", 2), ("ssim", "SSIM", 3))
 ALL = "all"
 
 
@@ -86,6 +90,58 @@ def _fmt(value: float, digits: int) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
 
+def _better(key: str, a: float, b: float) -> bool:
+    return a < b if key in LOWER_IS_BETTER else a > b
+
+
+def _bold_best(key: str, digits: int, column: Sequence[float]) -> list[str]:
+    """The column formatted, its best value(s) in bold (as shown: ties are all bold)."""
+    shown = [_fmt(v, digits) for v in column]
+    finite = [v for v in column if not math.isnan(v)]
+    if len(finite) < 2:
+        return shown
+    best = _fmt(min(finite) if key in LOWER_IS_BETTER else max(finite), digits)
+    return [f"**{text}**" if text == best else text for text in shown]
+
+
+def verdict(
+    methods: Sequence[str], cells: Sequence[Cell], columns: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Per model: in how many cells it beats every baseline on PSNR and on SSIM; cells lost."""
+    baselines = [m for m in methods if m in BASELINES]
+    models = [m for m in methods if m not in BASELINES]
+    if not baselines or not models:
+        return []
+    index = {(c.method, c.border, c.bucket): c for c in cells}
+    out = ["", "## Models against the baselines", ""]
+    for model in models:
+        lost: list[str] = []
+        wins = []
+        for key, name, digits in VERDICT_METRICS:
+            won = total = 0
+            for label, side in columns:
+                mine = getattr(index[(model, side, label)], key)
+                theirs = {b: getattr(index[(b, side, label)], key) for b in baselines}
+                if math.isnan(mine):
+                    continue
+                total += 1
+                pick = min if key in LOWER_IS_BETTER else max
+                best = pick(theirs, key=lambda b: theirs[b])
+                if all(_better(key, mine, v) for v in theirs.values() if not math.isnan(v)):
+                    won += 1
+                else:
+                    lost.append(
+                        f"{name} {label} {side}: {_fmt(mine, digits)} vs {best} "
+                        f"{_fmt(theirs[best], digits)}"
+                    )
+            wins.append(f"{name} in {won}/{total} cells")
+        out.append(
+            f"- `{model}` beats every baseline ({', '.join(baselines)}): {'; '.join(wins)}."
+            + (f" Lost: {'; '.join(lost)}." if lost else "")
+        )
+    return out
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
@@ -113,14 +169,18 @@ def markdown(
     first = evaluation.methods[0]
     counts = ["pairs", *(str(index[(first, s, lab)].pairs) for lab, s in columns)]
     counts.append(str(index[(first, ALL, ALL)].pairs))
+    keys = [(lab, s) for lab, s in columns] + [(ALL, ALL)]
     for key, name, digits in METRICS:
         out += ["", f"## {name}", ""]
+        by_column = [
+            _bold_best(key, digits, [getattr(index[(m, s, lab)], key) for m in evaluation.methods])
+            for lab, s in keys
+        ]
         rows = [counts]
-        for m in evaluation.methods:
-            values = [getattr(index[(m, s, lab)], key) for lab, s in columns]
-            values.append(getattr(index[(m, ALL, ALL)], key))
-            rows.append([m, *(_fmt(v, digits) for v in values)])
+        for i, m in enumerate(evaluation.methods):
+            rows.append([m, *(column[i] for column in by_column)])
         out += _table(header, rows)
+    out += verdict(evaluation.methods, cells, columns)
     return "\n".join(out) + "\n"
 
 
