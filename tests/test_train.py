@@ -230,6 +230,26 @@ def test_init_from_weights_fine_tunes_phase_2_only(photo_dir, tmp_path):
     assert final.config.input_mean == imagenet["input_mean"] and final.config.resolution == 128
 
 
+def test_init_from_another_runs_checkpoint(uninterrupted, photo_dir, tmp_path):
+    ckpt = state.checkpoint_path(uninterrupted, 3)
+    values = {**TINY, "size": None, "depth": None, "init": str(ckpt), "val_holdout": 0}
+    config = resolve({}, {"data": [str(photo_dir)], **values, "steps": 1})
+    trainer = Trainer(config, tmp_path / "run")
+    weights = state.load_state(ckpt).model_state()
+    got = trainer.model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in weights.items())  # the model of step 3
+    assert trainer.step == 0 and trainer.init_path == str(ckpt)  # not a resume
+    assert trainer.run().finished
+
+    # a damaged checkpoint is one line, not a traceback
+    broken = tmp_path / "broken.safetensors"
+    raw = ckpt.read_bytes()
+    broken.write_bytes(raw[: len(raw) // 2])
+    config = resolve({}, {"data": [str(photo_dir)], **values, "init": str(broken), "steps": 1})
+    with pytest.raises(CheckpointError, match="--init"):
+        Trainer(config, tmp_path / "run2")
+
+
 # -- robustness --------------------------------------------------------------------------------
 
 

@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--init",
         metavar="MODEL",
-        help="start from these weights (zoo name, Hub repo id, folder or .safetensors); "
+        help="start from these weights (zoo name, Hub repo id, folder or .safetensors, or a "
+        "checkpoint of another run: its model only, not its optimiser or step); "
         "the model's shape comes from them and training is phase 2 only unless "
         "--phase2-steps says otherwise",
     )

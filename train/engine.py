@@ -163,8 +163,14 @@ class Trainer:
             return PConvUNet(c).to(self.device).train(), config
         if config.init:
             try:
-                path = resolve_weights(config.init)
-                model, _ = load_weights(path, device="cpu")
+                path = Path(config.init)
+                if path.is_file() and state.is_state_file(path):
+                    model = state.model_from_state(
+                        state.load_state(path)
+                    )  # another run's checkpoint
+                else:
+                    path = resolve_weights(config.init)
+                    model, _ = load_weights(path, device="cpu")
             except CheckpointError as exc:
                 raise CheckpointError(f"--init {config.init}: {exc}") from None
             c = model.config

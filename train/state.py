@@ -28,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from pconv.errors import CheckpointError
+from pconv.unet import PConvUNet, UNetConfig
 
 CKPT_DIR = "checkpoints"
 STATE_FORMAT = "pconv-train-state"
@@ -193,6 +194,31 @@ class LoadedState:
         if self.meta.get("scaler"):
             scaler.load_state_dict(self.meta["scaler"])
         _restore_rng(self.tensors, self.meta["rng"])
+
+
+def model_from_state(loaded: LoadedState) -> PConvUNet:
+    """The model a training checkpoint holds, as it was at that step (float32, train mode)."""
+    config = loaded.extra.get("model_config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{loaded.path}: training checkpoint without its model config")
+    model = PConvUNet(UNetConfig.from_dict(config))
+    try:
+        model.load_state_dict(loaded.model_state())
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{loaded.path}: model weights do not fit ({first})") from None
+    return model
+
+
+def is_state_file(path: Path) -> bool:
+    """Whether ``path`` is a training checkpoint (not a model file); False if unreadable."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return (
+                json.loads((fh.metadata() or {}).get("state", "{}")).get("format") == STATE_FORMAT
+            )
+    except (SafetensorError, OSError, ValueError, AttributeError):
+        return False
 
 
 def load_state(path: Path) -> LoadedState:
