@@ -5,7 +5,9 @@ Needs the ``demo`` extra (gradio), gradio_client and playwright, and ``/usr/bin/
 Locally a missing piece skips these tests; with ``CI`` set it fails them.
 Artefacts (the browser screenshot and result) go to ``$PCONV_TEST_ARTIFACTS/demo/`` (default:
 ``test-artifacts/demo/``, git-ignored); ``PCONV_DEMO_SCREENSHOT=docs/demo.png`` also writes a
-256-colour copy of the screenshot to that path (for the docs).
+256-colour copy of the screenshot to that path (for the docs); the server then offers the zoo
+(the shipped default model first) instead of the tiny random model, so run only
+``-k browser`` that way.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tiny_path):
     """The app on a free loopback port, in this process; its URL."""
-    blocks = build_app({"tiny": tiny_path}, device="cpu")
+    # For the docs screenshot, the demo as a user gets it: the default model, not random noise.
+    docs = bool(os.environ.get("PCONV_DEMO_SCREENSHOT"))
+    blocks = build_app(None if docs else {"tiny": tiny_path}, zoo=docs, device="cpu")
     _, url, _ = blocks.launch(
         prevent_thread_lock=True,
         server_name="127.0.0.1",
