@@ -113,12 +113,25 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (/proc/self/status):
+    setting it to read it back would briefly give files other threads create (the demo's
+    server threads) the wrong mode."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def replace_atomically(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
     """Move a finished temporary file onto ``path`` in one step, with the permissions a plain
     ``open()`` would have given it (``mkstemp`` makes files private to their owner)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_current_umask())
     os.replace(tmp, path)
 
 
