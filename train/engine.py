@@ -164,10 +164,8 @@ class Trainer:
         if config.init:
             try:
                 path = Path(config.init)
-                if path.is_file() and state.is_state_file(path):
-                    model = state.model_from_state(
-                        state.load_state(path)
-                    )  # another run's checkpoint
+                if path.is_file() and state.is_state_file(path):  # another run's checkpoint
+                    model = state.model_from_state(state.load_state(path))
                 else:
                     path = resolve_weights(config.init)
                     model, _ = load_weights(path, device="cpu")

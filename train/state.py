@@ -210,14 +210,18 @@ def model_from_state(loaded: LoadedState) -> PConvUNet:
     return model
 
 
+def _state_meta(fh: Any) -> dict[str, Any] | None:
+    """The state record of an open safetensors file, or None if it is not a checkpoint."""
+    meta = json.loads((fh.metadata() or {}).get("state", "{}"))
+    return meta if isinstance(meta, dict) and meta.get("format") == STATE_FORMAT else None
+
+
 def is_state_file(path: Path) -> bool:
     """Whether ``path`` is a training checkpoint (not a model file); False if unreadable."""
     try:
         with safe_open(str(path), framework="pt") as fh:
-            return (
-                json.loads((fh.metadata() or {}).get("state", "{}")).get("format") == STATE_FORMAT
-            )
-    except (SafetensorError, OSError, ValueError, AttributeError):
+            return _state_meta(fh) is not None
+    except (SafetensorError, OSError, ValueError):
         return False
 
 
@@ -225,8 +229,8 @@ def load_state(path: Path) -> LoadedState:
     """A checkpoint written by :func:`save_state`; :class:`CheckpointError` if not one."""
     try:
         with safe_open(str(path), framework="pt") as fh:
-            meta = json.loads((fh.metadata() or {}).get("state", "{}"))
-            if meta.get("format") != STATE_FORMAT:
+            meta = _state_meta(fh)
+            if meta is None:
                 raise CheckpointError(f"{path}: not a pconv training checkpoint")
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError) as exc:

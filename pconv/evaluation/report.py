@@ -8,9 +8,10 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,13 +95,18 @@ def _better(key: str, a: float, b: float) -> bool:
     return a < b if key in LOWER_IS_BETTER else a > b
 
 
+def _best(key: str) -> Callable[..., Any]:
+    """``min`` or ``max``: what picks the best value of metric ``key``."""
+    return min if key in LOWER_IS_BETTER else max
+
+
 def _bold_best(key: str, digits: int, column: Sequence[float]) -> list[str]:
     """The column formatted, its best value(s) in bold (as shown: ties are all bold)."""
     shown = [_fmt(v, digits) for v in column]
     finite = [v for v in column if not math.isnan(v)]
     if len(finite) < 2:
         return shown
-    best = _fmt(min(finite) if key in LOWER_IS_BETTER else max(finite), digits)
+    best = _fmt(_best(key)(finite), digits)
     return [f"**{text}**" if text == best else text for text in shown]
 
 
@@ -125,8 +131,7 @@ def verdict(
                 if math.isnan(mine):
                     continue
                 total += 1
-                pick = min if key in LOWER_IS_BETTER else max
-                best = pick(theirs, key=lambda b: theirs[b])
+                best = _best(key)(theirs, key=lambda b: theirs[b])
                 if all(_better(key, mine, v) for v in theirs.values() if not math.isnan(v)):
                     won += 1
                 else:
