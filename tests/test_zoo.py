@@ -392,6 +392,14 @@ def test_packaged_default_loads_offline_and_is_verified(monkeypatch, tmp_path):
     model = pconv.load_model("default")
     assert model.config.resolution == entry.resolution
     assert entry.sha256 is not None  # shipped weights are pinned
+    # the budget and record: at most 25 MB, made by this project's trainer, and the
+    # card names the very file that ships
+    weights = Path(zoo.__file__).parent / "weights" / entry.packaged
+    assert weights.stat().st_size <= 25_000_000
+    meta = pconv.read_metadata(weights)
+    assert meta["command"].startswith("python -m train ") and "--loss-weights" in meta["command"]
+    card = (weights.parent / "default.md").read_text()
+    assert sha256_file(weights) == entry.sha256 and entry.sha256 in card
     # a pinned hash that does not match is refused
     monkeypatch.setitem(registry.REGISTRY, "default", replace(entry, sha256="0" * 64))
     with pytest.raises(CheckpointError, match="sha256"):
