@@ -7,6 +7,11 @@ Layout (512 input, depth 8)::
     masks), 3x3/1, BN, LeakyReLU(0.2); dec1 concatenates the input image and its mask, 3x3/1
     to 3 channels, no BN, no activation.
 
+``prior="smooth"`` (not in the paper) adds a fourth output channel to dec1: a per-pixel gate
+that blends the network's prediction with the thin-plate fill of :mod:`pconv.smooth`. Where
+the network cannot tell what belongs in a hole, the safest guess is smooth; the gate lets it
+keep that guess there and draw its own content where it knows better.
+
 The model takes images in ``[0, 1]`` and ``valid`` masks (1 = known pixel) and returns its raw
 prediction in ``[0, 1]`` space: the input normalisation of the config is applied inside, so
 every model, ours or converted, is called the same way. Known pixels are *not* composited here;
@@ -16,19 +21,24 @@ every model, ours or converted, is called the same way. Known pixels are *not* c
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pconv.layer import PartialConv2d
+from pconv.smooth import smooth_fill
 
 #: Encoder kernel sizes of the paper; layers past the third use 3x3.
 ENCODER_KERNELS = (7, 5, 5)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: What the prediction is blended with: nothing (the paper), or the smooth fill.
+PRIORS = ("none", "smooth")
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class UNetConfig:
     input_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     input_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     resolution: int = 512  # training resolution: the scale inference works at
+    prior: str = "none"  # "smooth": gate the prediction with pconv.smooth's fill
     extra: dict = field(default_factory=dict)  # free-form notes carried along (not used here)
 
     @classmethod
@@ -59,6 +70,8 @@ class UNetConfig:
             raise ValueError("depth, base_width and max_width_mult must be positive")
         if len(self.input_mean) != 3 or len(self.input_std) != 3:
             raise ValueError("input_mean and input_std need three values (RGB)")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
         # JSON gives lists; keep tuples so configs compare equal after a round trip.
         object.__setattr__(self, "input_mean", tuple(float(v) for v in self.input_mean))
         object.__setattr__(self, "input_std", tuple(float(v) for v in self.input_std))
@@ -68,6 +81,11 @@ class UNetConfig:
         """Output channels of enc1..enc{depth}."""
         top = self.base_width * self.max_width_mult
         return [min(self.base_width * 2**i, top) for i in range(self.depth)]
+
+    @property
+    def out_channels(self) -> int:
+        """dec1's channels: RGB, plus the gate's logit with a prior."""
+        return 3 if self.prior == "none" else 4
 
     @property
     def multiple(self) -> int:
@@ -159,7 +177,7 @@ class PConvUNet(nn.Module):
                 DecoderBlock(
                     c_up,
                     skip_widths[i],
-                    skip_widths[i],
+                    cfg.out_channels if last else skip_widths[i],
                     bn=bn and not last,
                     slope=None if last else cfg.leaky_slope,
                 )
@@ -190,7 +208,12 @@ class PConvUNet(nn.Module):
             skips.append((x, m))
         for i in reversed(range(self.config.depth)):
             x, m = self.decoders[i](x, m, *skips[i])
-        return x * self.std.to(x.dtype) + self.mean.to(x.dtype)
+        pred = x[:, :3] * self.std.to(x.dtype) + self.mean.to(x.dtype)
+        if self.config.prior == "none":
+            return pred
+        gate = torch.sigmoid(x[:, 3:4].float())
+        fill = smooth_fill(image, valid)
+        return (gate * pred.float() + (1 - gate) * fill).to(pred.dtype)
 
     # -- the paper's fine-tuning phase ---------------------------------------------------------
 
@@ -214,3 +237,25 @@ class PConvUNet(nn.Module):
             for module in self._encoder_bns():
                 module.eval()
         return self
+
+
+def add_smooth_prior(model: PConvUNet, gate: float = 0.5) -> PConvUNet:
+    """A copy of ``model`` with ``prior="smooth"`` that starts from the same prediction.
+
+    The gate's weights start at zero and its bias at ``logit(gate)``: every pixel begins as
+    that fixed blend of the network and the smooth fill, and training takes it from there.
+    """
+    if model.config.prior != "none":
+        raise ValueError(f"the model already has prior {model.config.prior!r}")
+    if not 0 < gate < 1:
+        raise ValueError(f"gate must be in (0, 1), got {gate}")
+    gated = PConvUNet(replace(model.config, prior="smooth"))
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    conv = gated.decoders[0].conv
+    w = torch.zeros_like(conv.weight)
+    w[:3] = weights["decoders.0.conv.weight"]
+    b = torch.full_like(conv.bias, math.log(gate / (1 - gate)))
+    b[:3] = weights["decoders.0.conv.bias"]
+    weights["decoders.0.conv.weight"], weights["decoders.0.conv.bias"] = w, b
+    gated.load_state_dict(weights)
+    return gated.to(next(model.parameters()).device).train(model.training)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
+import pconv
 from pconv import PConvUNet, UNetConfig
 
 # The paper's supplementary table (512 input): (kernel, c_in, c_out, batch norm, bias)
@@ -116,3 +119,66 @@ def test_autocast_forward_is_finite(dtype):
     with torch.no_grad(), torch.autocast("cpu", dtype=dtype):
         out = model(image, valid)
     assert torch.isfinite(out).all()
+
+
+# -- the smooth prior (not in the paper) -------------------------------------------------------
+
+
+def _photo_batch(photos, size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    from pconv.masks import sample_mask
+
+    image = torch.from_numpy(photos["coffee"][:size, :size].copy()).permute(2, 0, 1)[None] / 255
+    hole = torch.from_numpy(sample_mask("irregular", size, 3, bucket=2))
+    return image.float(), (~hole)[None, None].float()
+
+
+def test_smooth_prior_starts_as_an_even_blend_and_round_trips(photos, tiny_model, tmp_path):
+    from pconv.smooth import smooth_fill
+    from pconv.unet import add_smooth_prior
+
+    image, valid = _photo_batch(photos)
+    gated = add_smooth_prior(tiny_model).eval()
+    assert gated.config.prior == "smooth" and tiny_model.config.prior == "none"
+    assert gated.decoders[0].conv.weight.shape[0] == 4
+    with torch.no_grad():
+        plain, blended = tiny_model(image, valid), gated(image, valid)
+    assert torch.allclose(blended, 0.5 * plain + 0.5 * smooth_fill(image, valid), atol=1e-6)
+
+    path = pconv.save_model(gated, tmp_path / "gated.safetensors")
+    loaded = pconv.load_model(path)
+    assert loaded.config == gated.config
+    with torch.no_grad():
+        assert torch.equal(loaded(image, valid), blended)
+
+    with pytest.raises(ValueError, match="already has prior"):
+        add_smooth_prior(gated)
+    with pytest.raises(ValueError, match="prior must be one of"):
+        UNetConfig(prior="median")
+    # configs written before the prior existed read as the paper's model
+    old = {k: v for k, v in json.loads(tiny_model.config.to_json()).items() if k != "prior"}
+    assert UNetConfig.from_dict(old).prior == "none"
+
+
+def test_gated_model_is_hole_agnostic_and_keeps_known_pixels(photos, tiny_model):
+    from pconv.unet import add_smooth_prior
+
+    gated = add_smooth_prior(tiny_model, gate=0.3).eval()
+    with torch.no_grad():  # a gate that is not uniform, so the test sees it work per pixel
+        gated.decoders[0].conv.weight[3].normal_(0, 0.05)
+    image, valid = _photo_batch(photos)
+    noisy = torch.where(valid > 0, image, torch.rand_like(image))
+    with torch.no_grad():
+        assert torch.equal(gated(image, valid), gated(noisy, valid))
+    out = pconv.inpaint(image, 1 - valid[:, 0], gated)
+    assert torch.equal(out[valid.expand_as(out) > 0], image[valid.expand_as(image) > 0])
+
+
+def test_gate_gradient_reaches_its_weights(photos, tiny_model):
+    from pconv.unet import add_smooth_prior
+
+    gated = add_smooth_prior(tiny_model).train()
+    image, valid = _photo_batch(photos)
+    loss = ((gated(image, valid) - image).abs() * (1 - valid)).mean()
+    loss.backward()
+    grad = gated.decoders[0].conv.weight.grad
+    assert grad[3].abs().sum() > 0 and grad[:3].abs().sum() > 0
