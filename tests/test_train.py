@@ -250,6 +250,29 @@ def test_init_from_another_runs_checkpoint(uninterrupted, photo_dir, tmp_path):
         Trainer(config, tmp_path / "run2")
 
 
+def test_prior_smooth_gates_an_init_model_and_sticks(photo_dir, tmp_path):
+    init = pconv.PConvUNet(pconv.UNetConfig(depth=4, base_width=8, resolution=64))
+    init_file = pconv.save_model(init, tmp_path / "init.safetensors")
+    values = {**TINY, "size": None, "depth": None, "init": str(init_file), "val_holdout": 1}
+    config = resolve({}, {"data": [str(photo_dir)], **values, "steps": 2, "prior": "smooth"})
+    trainer = Trainer(config, tmp_path / "run")
+    assert trainer.model.config.prior == "smooth" and trainer.config.prior == "smooth"
+    gate_before = trainer.model.decoders[0].conv.weight[3].detach().clone()
+    assert trainer.run().finished
+    assert 'prior = "smooth"' in (tmp_path / "run" / "config.toml").read_text()
+    final = pconv.load_model(tmp_path / "run" / "final")
+    assert final.config.prior == "smooth"
+    assert not torch.equal(final.decoders[0].conv.weight[3], gate_before)  # the gate learns
+
+    # fine-tuning the gated model keeps its prior; asking to drop it is a one-line error
+    gated = str(tmp_path / "run" / "final")
+    config = resolve({}, {"data": [str(photo_dir)], **values, "init": gated, "steps": 1})
+    assert Trainer(config, tmp_path / "run2").model.config.prior == "smooth"
+    config = resolve({}, {"data": [str(photo_dir)], **values, "init": gated, "prior": "none"})
+    with pytest.raises(ConfigError, match="--prior none contradicts"):
+        Trainer(config, tmp_path / "run3")
+
+
 # -- robustness --------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pconv.errors import CheckpointError, PConvError
 from pconv.masks import GENERATORS
+from pconv.unet import PRIORS
 from train.config import (
     AMP_CHOICES,
     BORDER_CHOICES,
@@ -113,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--depth", type=int, help="encoder levels (paper: 8 at 512, 7 at 256)")
     g.add_argument("--base-width", type=int, help="channels of the first layer (paper: 64)")
     g.add_argument("--max-width-mult", type=int, help="widest layer = base x this (paper: 8)")
+    g.add_argument(
+        "--prior",
+        choices=list(PRIORS),
+        help="smooth: a learned gate blends the prediction with a thin-plate fill (not in the "
+        "paper; added to an --init model with its gate at 0.5); default: the --init model's, "
+        "else none",
+    )
 
     g = parser.add_argument_group("schedule")
     g.add_argument("--steps", type=int, help="total optimisation steps, both phases")

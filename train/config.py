@@ -18,6 +18,7 @@ from typing import Any
 
 from pconv.errors import PConvError
 from pconv.losses import LossWeights
+from pconv.unet import PRIORS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -113,6 +114,7 @@ class TrainConfig:
     base_width: int | None = None
     max_width_mult: int | None = None
     size: int | None = None
+    prior: str | None = None  # None: the --init model's, else "none"
     # schedule
     steps: int | None = None
     phase2_steps: int | None = None
@@ -354,6 +356,8 @@ def check(config: TrainConfig) -> None:
             raise ConfigError(f"--{key.replace('_', '-')} must be >= 1")
     if config.workers < 0 or config.clip_grad < 0 or (config.val_holdout or 0) < 0:
         raise ConfigError("--workers, --clip-grad and --val-holdout must be >= 0")
+    if config.prior is not None and config.prior not in PRIORS:
+        raise ConfigError(f"--prior must be one of {', '.join(PRIORS)}")
     for key, choices in (
         ("amp", AMP_CHOICES),
         ("border", BORDER_CHOICES),

@@ -33,9 +33,9 @@ from pconv.errors import CheckpointError, PConvError
 from pconv.losses import InpaintingLoss
 from pconv.losses.inpainting import TERM_NAMES
 from pconv.models import resolve_weights
-from pconv.unet import PConvUNet, UNetConfig
+from pconv.unet import PConvUNet, UNetConfig, add_smooth_prior
 from train import export, state
-from train.config import TrainConfig, with_model
+from train.config import ConfigError, TrainConfig, with_model
 from train.data import (
     StepSampler,
     TrainImages,
@@ -160,7 +160,7 @@ class Trainer:
             self.init_path = loaded.extra.get("init_path")
             c = UNetConfig.from_dict(loaded.extra["model_config"])
             config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
-            return PConvUNet(c).to(self.device).train(), config
+            return PConvUNet(c).to(self.device).train(), replace(config, prior=c.prior)
         if config.init:
             try:
                 path = Path(config.init)
@@ -174,6 +174,7 @@ class Trainer:
             c = model.config
             config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
             model.config = replace(c, resolution=config.size)
+            model = self._with_prior(model, config.prior)
             self.init_path = str(path)
         else:
             self.init_path = None
@@ -183,9 +184,22 @@ class Trainer:
                     base_width=config.base_width,
                     max_width_mult=config.max_width_mult,
                     resolution=config.size,
+                    prior=config.prior or "none",
                 )
             )
-        return model.to(self.device).train(), config
+        return model.to(self.device).train(), replace(config, prior=model.config.prior)
+
+    @staticmethod
+    def _with_prior(model: PConvUNet, prior: str | None) -> PConvUNet:
+        """The --init model, gated with the smooth fill if --prior asks for it."""
+        if prior is None or prior == model.config.prior:
+            return model
+        if prior == "smooth":
+            return add_smooth_prior(model)
+        raise ConfigError(
+            f"--prior {prior} contradicts the --init model (prior {model.config.prior}): "
+            "a learned gate cannot be dropped"
+        )
 
     def _check_fresh_output(self, resume: bool) -> None:
         if not resume and state.list_checkpoints(self.run_dir):

@@ -130,6 +130,14 @@ def write_card(folder: Path, meta: dict[str, str], model: PConvUNet) -> Path:
         "",
         f"- PConv U-Net (Liu et al., ECCV 2018), {config.depth} levels, widths {config.widths}, "
         f"{params / 1e6:.2f} M parameters, trained at {config.resolution}x{config.resolution}.",
+        *(
+            [
+                "- Smooth prior (not in the paper): a learned per-pixel gate blends the prediction "
+                "with a thin-plate fill of the holes (`pconv.smooth`)."
+            ]
+            if config.prior == "smooth"
+            else []
+        ),
         "- Input: RGB in [0, 1] and a mask, 1 = known pixel (user masks: white = fill).",
         f"- Weights sha256: `{_sha256(weights)}`",
         "",
