@@ -42,8 +42,23 @@ def test_a_plane_is_filled_exactly():
     filled = smooth_fill(x, valid, iterations=256)[0].permute(1, 2, 0).numpy()
     error = np.abs(filled - image)
     assert error[20:70, 10:40].max() < 1e-4
-    # Border pixels sit in one stencil each: the weak tie to the start shows (< 2 8-bit levels).
-    assert error[0:10, 50:70].max() < 6e-3
+    # At the edge the image counts as mirrored, which flattens a slope across it a little.
+    assert error[0:10, 50:70].max() < 3 / 255
+
+
+def test_holes_touching_the_edge_stay_well_posed(photos):
+    # A free edge left the system nearly singular: more iterations drifted to values far
+    # outside [0, 1]. Mirrored edges make it definite: more iterations only converge.
+    image = photos["astronaut"][::2, ::2].astype(np.float32) / 255  # 256x256
+    hole = sample_mask("irregular", 256, 0, bucket=2)
+    assert hole[0].any() or hole[-1].any() or hole[:, 0].any() or hole[:, -1].any()
+    x, valid = _tensors(image, hole)
+    exact = inpaint_biharmonic(image, hole, channel_axis=-1)
+    limit = 1.2 * float(np.sqrt(np.mean((exact - image)[hole] ** 2)))
+    for iterations in (16, 256):
+        filled = smooth_fill(x, valid, iterations=iterations)[0].permute(1, 2, 0).numpy()
+        assert filled.min() > -1 and filled.max() < 2, iterations  # was -18..21
+        assert float(np.sqrt(np.mean((filled - image)[hole] ** 2))) < limit, iterations
 
 
 @pytest.mark.parametrize("bucket", [0, 2, 4])
