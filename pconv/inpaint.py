@@ -35,7 +35,8 @@ from torch import Tensor
 
 from pconv.errors import InputError
 from pconv.io import MASK_THRESHOLD, hole_to_valid, resize_mask
-from pconv.unet import PConvUNet
+from pconv.smooth import smooth_fill
+from pconv.unet import PConvUNet, blend
 
 DTYPES = {
     "fp32": None,
@@ -225,6 +226,42 @@ def _run_model(
     return torch.where(valid > 0, image, out)
 
 
+def _run_upscaled(
+    model: PConvUNet,
+    crop: Tensor,
+    crop_valid: Tensor,
+    size: tuple[int, int],
+    device: torch.device,
+    amp: torch.dtype | None,
+) -> Tensor:
+    """The model at ``size``, its composite brought back to the crop's size.
+
+    A gated model's smooth fill needs no particular scale: only its network prediction and
+    gate are upscaled, and the fill is computed on the full-size crop, which keeps hole edges
+    sharp where the gate leans on the fill.
+    """
+    ch, cw = crop.shape[-2:]
+    small, small_valid = _downscale(crop, crop_valid, size)
+    if model.config.prior == "none":
+        filled = _run_model(model, small, small_valid, device, amp)
+        return F.interpolate(filled, size=(ch, cw), mode="bicubic", align_corners=False).clamp(0, 1)
+    m = model.config.multiple
+    pad_h, pad_w = (-size[0]) % m, (-size[1]) % m
+    x = _reflect_pad(small, pad_h, pad_w).to(device)
+    v = _reflect_pad(small_valid, pad_h, pad_w).to(device)
+    with (
+        torch.no_grad(),
+        torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None),
+    ):
+        pred, gate = model.predict(x, v)
+    pred = F.interpolate(pred[..., : size[0], : size[1]].float(), size=(ch, cw), mode="bicubic")
+    gate = F.interpolate(gate[..., : size[0], : size[1]].float(), size=(ch, cw), mode="bilinear")
+    with torch.no_grad():
+        fill = smooth_fill(crop.to(device), crop_valid.to(device))
+    out = blend(pred, gate, fill).clamp(0, 1).cpu()
+    return torch.where(crop_valid > 0, crop, out)
+
+
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 
 
@@ -312,10 +349,7 @@ def _inpaint_one(
         scale = job.scale(res, h, w)
         if scale < 1.0:
             size = (max(1, round(ch * scale)), max(1, round(cw * scale)))
-            small, small_valid = _downscale(crop, crop_valid, size)
-            filled = _run_model(model, small, small_valid, device, amp)
-            filled = F.interpolate(filled, size=(ch, cw), mode="bicubic", align_corners=False)
-            filled = filled.clamp(0, 1)
+            filled = _run_upscaled(model, crop, crop_valid, size, device, amp)
         else:
             filled = _run_model(model, crop, crop_valid, device, amp)
         paste = job.region[cy0:cy1, cx0:cx1]

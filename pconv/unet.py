@@ -189,6 +189,17 @@ class PConvUNet(nn.Module):
         self._encoder_bn_frozen = False
 
     def forward(self, image: Tensor, valid: Tensor) -> Tensor:
+        pred, gate = self.predict(image, valid)
+        if gate is None:
+            return pred
+        return blend(pred, gate, smooth_fill(image, valid))
+
+    def predict(self, image: Tensor, valid: Tensor) -> tuple[Tensor, Tensor | None]:
+        """The network's own prediction and, with a prior, its gate (None without one).
+
+        ``forward`` blends them with the smooth fill; :func:`pconv.inpaint` calls this directly
+        when it works at a reduced scale, so that the fill is computed at full resolution.
+        """
         if image.dim() != 4 or image.shape[1] != 3 or valid.shape[1:2] != (1,):
             raise ValueError(
                 f"expected image [B,3,H,W] and mask [B,1,H,W], got {tuple(image.shape)} and "
@@ -210,10 +221,8 @@ class PConvUNet(nn.Module):
             x, m = self.decoders[i](x, m, *skips[i])
         pred = x[:, :3] * self.std.to(x.dtype) + self.mean.to(x.dtype)
         if self.config.prior == "none":
-            return pred
-        gate = torch.sigmoid(x[:, 3:4].float())
-        fill = smooth_fill(image, valid)
-        return (gate * pred.float() + (1 - gate) * fill).to(pred.dtype)
+            return pred, None
+        return pred, torch.sigmoid(x[:, 3:4].float())
 
     # -- the paper's fine-tuning phase ---------------------------------------------------------
 
@@ -237,6 +246,11 @@ class PConvUNet(nn.Module):
             for module in self._encoder_bns():
                 module.eval()
         return self
+
+
+def blend(pred: Tensor, gate: Tensor, fill: Tensor) -> Tensor:
+    """``gate * pred + (1 - gate) * fill`` in float32, returned in the prediction's dtype."""
+    return (gate * pred.float() + (1 - gate) * fill.float()).to(pred.dtype)
 
 
 def add_smooth_prior(model: PConvUNet, gate: float = 0.5) -> PConvUNet:

@@ -71,6 +71,31 @@ def test_big_image_large_hole_is_downscaled_and_pasted(photos, tiny_model):
     assert np.array_equal(out[~hole], big[~hole])
 
 
+def test_downscaled_gated_model_fills_at_full_resolution(photos, tiny_model):
+    # A gate shut on the network leaves the smooth fill alone: at a reduced working scale it
+    # must be the fill of the full-size crop, not an upscaled small one (which blurs edges).
+    from pconv.smooth import smooth_fill
+    from pconv.unet import add_smooth_prior
+
+    gated = add_smooth_prior(tiny_model).eval()
+    with torch.no_grad():
+        gated.decoders[0].conv.bias[3] = -30.0
+    image = photos["china"][:320, :448].astype(np.float32) / 255
+    hole = _hole(image.shape[:2], [(40, 290, 60, 400)])  # wider than 128: downscaled
+    sizes, handle = _record_model_inputs(gated.encoders[0])  # predict() bypasses forward()
+    try:
+        out = pconv.inpaint(image, hole, gated)
+    finally:
+        handle.remove()
+    assert max(sizes[0]) < 320  # it did run at a reduced scale
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    valid = torch.from_numpy(~hole)[None, None].float()
+    # the crop around this hole is the whole image, so the full-size fill is directly comparable
+    fill = smooth_fill(x, valid)[0].permute(1, 2, 0).clamp(0, 1).numpy()
+    assert np.abs(out - fill)[hole].max() < 1e-4
+    assert np.array_equal(out[~hole], image[~hole])
+
+
 def test_input_kinds_round_trip(photos, tiny_model):
     img = photos["chelsea"]
     hole = _hole(img.shape[:2], [(100, 150, 200, 260)])
