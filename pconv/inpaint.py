@@ -24,6 +24,7 @@ hole pixels are set to zero before any of this runs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -208,19 +209,35 @@ def _downscale(image: Tensor, valid: Tensor, size: tuple[int, int]) -> tuple[Ten
     return small, small_valid
 
 
+def _padded(
+    model: PConvUNet, image: Tensor, valid: Tensor, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """A crop and its mask reflect-padded to the model's multiple, on ``device``."""
+    h, w = image.shape[-2:]
+    m = model.config.multiple
+    pad_h, pad_w = (-h) % m, (-w) % m
+    return _reflect_pad(image, pad_h, pad_w).to(device), _reflect_pad(valid, pad_h, pad_w).to(
+        device
+    )
+
+
+def _inference(device: torch.device, amp: torch.dtype | None) -> contextlib.ExitStack:
+    """No gradients, and autocast to ``amp`` when one is asked for."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.no_grad())
+    stack.enter_context(
+        torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None)
+    )
+    return stack
+
+
 def _run_model(
     model: PConvUNet, image: Tensor, valid: Tensor, device: torch.device, amp: torch.dtype | None
 ) -> Tensor:
     """Model on one crop ``[1,3,h,w]`` of any size; returns the composite at that size."""
     h, w = image.shape[-2:]
-    m = model.config.multiple
-    pad_h, pad_w = (-h) % m, (-w) % m
-    x = _reflect_pad(image, pad_h, pad_w).to(device)
-    v = _reflect_pad(valid, pad_h, pad_w).to(device)
-    with (
-        torch.no_grad(),
-        torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None),
-    ):
+    x, v = _padded(model, image, valid, device)
+    with _inference(device, amp):
         out = model(x, v)
     out = out[..., :h, :w].float().clamp(0, 1).cpu()
     return torch.where(valid > 0, image, out)
@@ -245,19 +262,12 @@ def _run_upscaled(
     if model.config.prior == "none":
         filled = _run_model(model, small, small_valid, device, amp)
         return F.interpolate(filled, size=(ch, cw), mode="bicubic", align_corners=False).clamp(0, 1)
-    m = model.config.multiple
-    pad_h, pad_w = (-size[0]) % m, (-size[1]) % m
-    x = _reflect_pad(small, pad_h, pad_w).to(device)
-    v = _reflect_pad(small_valid, pad_h, pad_w).to(device)
-    with (
-        torch.no_grad(),
-        torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None),
-    ):
+    x, v = _padded(model, small, small_valid, device)
+    with _inference(device, amp):
         pred, gate = model.predict(x, v)
     pred = F.interpolate(pred[..., : size[0], : size[1]].float(), size=(ch, cw), mode="bicubic")
     gate = F.interpolate(gate[..., : size[0], : size[1]].float(), size=(ch, cw), mode="bilinear")
-    with torch.no_grad():
-        fill = smooth_fill(crop.to(device), crop_valid.to(device))
+    fill = smooth_fill(crop.to(device), crop_valid.to(device))  # no_grad of its own
     out = blend(pred, gate, fill).clamp(0, 1).cpu()
     return torch.where(crop_valid > 0, crop, out)
 
