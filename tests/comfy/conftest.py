@@ -20,7 +20,8 @@ def in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ComfyUIServer]:
-    """A ComfyUI with this pack in custom_nodes and a tiny random model in models/inpaint.
+    """A ComfyUI with this pack in custom_nodes and a tiny random model in models/inpaint, next
+    to files there that are not pconv models (``harness.FOREIGN_MODELS``).
 
     Without ComfyUI installed these tests fail in CI (CI=true) and skip elsewhere, saying why.
     """
@@ -39,7 +40,7 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ComfyU
     torch.manual_seed(0)
     tiny = PConvUNet(UNetConfig(depth=4, base_width=8, resolution=64)).eval()
     save_model(tiny, base / "models" / "inpaint" / "tiny.safetensors", {"licence": "test"})
-    (base / "models" / "inpaint" / "broken.safetensors").write_bytes(b"\x08\x00 not safetensors")
+    harness.write_foreign_models(base / "models" / "inpaint")  # broken.safetensors among them
     server.start()
     try:
         yield server

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from comfyui_harness import ComfyUIServer, load_workflow
+from comfyui_harness import FOREIGN_MODELS, ComfyUIServer, load_workflow
 from PIL import Image
 
 pytestmark = pytest.mark.comfyui
@@ -83,16 +83,23 @@ def test_nodes_are_registered(comfyui: ComfyUIServer) -> None:
     for node_id in ("PConvModelLoader", "PConvInpaint", "PConvMaskPreview"):
         assert info[node_id]["category"] == "inpaint/pconv"
     options = info["PConvModelLoader"]["input"]["required"]["model_name"][1]["options"]
-    assert {"default", "places2", "celeba-hq", "imagenet", "tiny.safetensors"} <= set(options)
+    zoo = {"default", "places2", "celeba-hq", "imagenet"}
+    assert {*zoo, "tiny.safetensors"} <= set(options)
     assert info["PConvInpaint"]["output"] == ["IMAGE", "MASK"]
     # a file dropped into models/inpaint is listed without a restart
-    shutil.copyfile(
-        comfyui.base / "models" / "inpaint" / "tiny.safetensors",
-        comfyui.base / "models" / "inpaint" / "tiny2.safetensors",
-    )
-    loader = comfyui.get("/object_info/PConvModelLoader")["PConvModelLoader"]
-    assert "tiny2.safetensors" in loader["input"]["required"]["model_name"][1]["options"]
+    inpaint = comfyui.base / "models" / "inpaint"
+    shutil.copyfile(inpaint / "tiny.safetensors", inpaint / "tiny2.safetensors")
+    # other packs' models and broken files next to ours are left out, said once in the log
+    shutil.copyfile(inpaint / "mat.safetensors", inpaint / "mat2.safetensors")
+    for _ in range(2):
+        loader = comfyui.get("/object_info/PConvModelLoader")["PConvModelLoader"]
+        options = loader["input"]["required"]["model_name"][1]["options"]
+        assert {"tiny.safetensors", "tiny2.safetensors", *zoo} <= set(options)
+        assert not {*FOREIGN_MODELS, "mat2.safetensors"} & set(options), options
     log = comfyui.log(tail=10**7)
+    skipped = [line for line in log.splitlines() if "left out of the model list" in line]
+    for name in (*FOREIGN_MODELS, "mat2.safetensors"):
+        assert sum(f"{inpaint.resolve() / name}: " in line for line in skipped) == 1, skipped
     assert "IMPORT FAILED" not in "\n".join(line for line in log.splitlines() if "pconv" in line)
     # the clone's own library is used, ahead of any installed copy; models/inpaint registered
     pack = comfyui.pack.resolve()
@@ -232,12 +239,24 @@ def test_bad_inputs_give_clean_errors(comfyui: ComfyUIServer, photo: np.ndarray)
     assert "covers the whole image" in error["exception_message"]
     assert comfyui.alive()
 
-    broken = example("allhole.png")
-    broken["2"]["inputs"]["model_name"] = "broken.safetensors"
-    error = _error(comfyui.run(broken))
-    assert error["node_type"] == "PConvModelLoader"
-    assert error["exception_type"].endswith("CheckpointError")
-    assert "broken.safetensors" in error["exception_message"]
+    # a file that isn't a pconv model is not among the choices; this ComfyUI doesn't check a
+    # V3 combo's value against them, so the loader gets it and refuses it: one clear line
+    for name, why in (
+        ("broken.safetensors", "not a readable safetensors file"),
+        ("mat.safetensors", "a safetensors file, but not a pconv model"),
+    ):
+        foreign = example("allhole.png")
+        foreign["2"]["inputs"]["model_name"] = name
+        status, body = comfyui.queue(foreign)
+        if status == 200:
+            error = _error(comfyui.wait(body["prompt_id"]))
+            assert error["node_type"] == "PConvModelLoader"
+            assert error["exception_type"].endswith("CheckpointError")
+            assert f"{name}: {why}" in error["exception_message"]
+            assert "\n" not in error["exception_message"].strip()
+        else:  # a ComfyUI that checks combo values refuses it before running anything
+            assert body["node_errors"]["2"]["errors"][0]["type"] == "value_not_in_list", body
+        assert comfyui.alive()
 
     # the packaged default model: until it ships, a clear CheckpointError, never a dead server
     default = example("allhole.png")

@@ -1,30 +1,39 @@
-"""The pack's tensor logic (nodes/core.py), without ComfyUI: runs everywhere."""
+"""The pack's logic free of ComfyUI (nodes/core.py, nodes/files.py): runs everywhere."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
+import os
+import pickle
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
+from pconv import save_model
+from pconv.checkpoint import read_metadata
 from pconv.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_core() -> ModuleType:
-    # nodes/core.py imports nothing of ComfyUI; loaded under a private name, never as `nodes`
-    spec = importlib.util.spec_from_file_location("pconv_comfy_core", REPO / "nodes" / "core.py")
+def _load(name: str) -> ModuleType:
+    # nodes/core.py and nodes/files.py import nothing of ComfyUI; loaded under a private name,
+    # never as `nodes`
+    path = REPO / "nodes" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"pconv_comfy_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-core = _load_core()
+core = _load("core")
+files = _load("files")
 
 
 @pytest.mark.parametrize(
@@ -143,3 +152,95 @@ def test_example_workflows_agree() -> None:
         linked = {s["name"] for s in node.get("inputs", []) if s.get("link") is not None}
         widgets = [v for k, v in api[node_id]["inputs"].items() if k not in linked]
         assert node["widgets_values"][: len(widgets)] == widgets, node_id
+
+
+def _inpaint_folder(folder: Path, model: torch.nn.Module) -> dict[str, Path]:
+    """Ours next to what other packs (and accidents) leave in a shared models/inpaint."""
+    paths = {n: folder / n for n in ("ours.safetensors", "mat.safetensors", "lama.safetensors")}
+    save_model(model, paths["ours.safetensors"])
+    resample = torch.ones(4, 4)  # MAT (comfyui-inpaint-nodes) keys, no metadata at all
+    save_file(
+        {"synthesis.first_stage.conv_first.conv.resample_filter": resample},
+        paths["mat.safetensors"],
+        metadata={},
+    )
+    save_file(
+        {"model.weight": torch.zeros(3)}, paths["lama.safetensors"], metadata={"format": "pt"}
+    )
+    for name, content in (
+        ("empty.safetensors", b""),
+        ("corrupt.safetensors", b"\x08\x00 not safetensors"),
+        ("raw.safetensors", pickle.dumps({"weights": [1, 2, 3]}, protocol=4)),
+    ):
+        paths[name] = folder / name
+        paths[name].write_bytes(content)
+    paths["zipped.safetensors"] = folder / "zipped.safetensors"
+    torch.save({"w": torch.zeros(2)}, paths["zipped.safetensors"])  # a renamed .pth
+    return paths
+
+
+def test_model_files_lists_only_pconv_models(
+    tmp_path: Path, tiny_model: torch.nn.Module, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="pconv.comfyui")
+    paths = _inpaint_folder(tmp_path, tiny_model)
+    names = [*sorted(paths), "gone.safetensors"]  # listed by ComfyUI, deleted since
+    calls: list[str] = []
+
+    def check(path: str) -> object:
+        calls.append(Path(path).name)
+        return read_metadata(path)
+
+    def full_path(name: str) -> str | None:
+        return str(paths.get(name, tmp_path / name))
+
+    listing = files.ModelFiles(check)
+    assert listing(names, full_path) == ["ours.safetensors"]
+    assert sorted(calls) == sorted(paths)  # every header read once
+    [record] = caplog.records  # one line for all of them, at info level at most
+    assert record.levelno <= logging.INFO
+    line = record.getMessage()
+    for name in (*paths, "gone.safetensors"):
+        assert (name in line) == (name != "ours.safetensors"), name
+    assert "pickled" in line and "not a pconv model" in line
+
+    # refreshes are cheap and quiet: no header read again, nothing logged again
+    caplog.clear()
+    calls.clear()
+    for _ in range(3):
+        assert listing(names, full_path) == ["ours.safetensors"]
+    assert calls == [] and caplog.records == []
+
+    # a changed file is judged again (and logged once); one that became ours is listed
+    save_model(tiny_model, paths["mat.safetensors"])
+    stat = paths["empty.safetensors"].stat()
+    os.utime(paths["empty.safetensors"], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert listing(names, full_path) == ["mat.safetensors", "ours.safetensors"]
+    assert sorted(calls) == ["empty.safetensors", "mat.safetensors"]
+    [record] = caplog.records
+    assert "empty.safetensors" in record.getMessage()
+    assert "mat.safetensors" not in record.getMessage()
+
+
+def test_model_files_never_raise(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    ours = tmp_path / "ours.safetensors"
+    save_model(tiny_model, ours)
+
+    def unreadable(path: str) -> object:
+        raise PermissionError(13, "Permission denied", path)
+
+    def strange(path: str) -> object:
+        raise RuntimeError("the reader gave up")
+
+    def full_path(name: str) -> str | None:
+        if name == "unresolvable.safetensors":
+            raise KeyError(name)
+        return None if name == "none.safetensors" else str(tmp_path / name)
+
+    names = ["ours.safetensors", "unresolvable.safetensors", "none.safetensors"]
+    assert files.ModelFiles()(names, full_path) == ["ours.safetensors"]
+    assert files.ModelFiles(unreadable)(names, full_path) == []
+    assert files.ModelFiles(strange)(names, full_path) == []
+    assert "Permission denied" in (files.why_not(str(ours), unreadable) or "")
+    assert "RuntimeError" in (files.why_not(str(ours), strange) or "")
+    assert files.why_not(str(ours)) is None
