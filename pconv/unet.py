@@ -12,6 +12,11 @@ that blends the network's prediction with the thin-plate fill of :mod:`pconv.smo
 the network cannot tell what belongs in a hole, the safest guess is smooth; the gate lets it
 keep that guess there and draw its own content where it knows better.
 
+``head="sigmoid"`` (not in the paper) ends the network the way PConv-Keras does: LeakyReLU, a
+1x1 convolution and a sigmoid after dec1, whose output is then the image in ``[0, 1]`` directly
+(the input normalisation is not undone on it). It exists so that the published Keras ImageNet
+weights convert exactly; it costs 12 parameters and a per-pixel 3x3 product.
+
 The model takes images in ``[0, 1]`` and ``valid`` masks (1 = known pixel) and returns its raw
 prediction in ``[0, 1]`` space: the input normalisation of the config is applied inside, so
 every model, ours or converted, is called the same way. Known pixels are *not* composited here;
@@ -39,6 +44,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: What the prediction is blended with: nothing (the paper), or the smooth fill.
 PRIORS = ("none", "smooth")
+#: What follows dec1: nothing (the paper), or PConv-Keras' LeakyReLU -> 1x1 conv -> sigmoid.
+HEADS = ("none", "sigmoid")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class UNetConfig:
     input_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     resolution: int = 512  # training resolution: the scale inference works at
     prior: str = "none"  # "smooth": gate the prediction with pconv.smooth's fill
+    head: str = "none"  # "sigmoid": PConv-Keras' output head after dec1
     extra: dict = field(default_factory=dict)  # free-form notes carried along (not used here)
 
     @classmethod
@@ -72,6 +80,8 @@ class UNetConfig:
             raise ValueError("input_mean and input_std need three values (RGB)")
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
         # JSON gives lists; keep tuples so configs compare equal after a round trip.
         object.__setattr__(self, "input_mean", tuple(float(v) for v in self.input_mean))
         object.__setattr__(self, "input_std", tuple(float(v) for v in self.input_std))
@@ -182,6 +192,8 @@ class PConvUNet(nn.Module):
                     slope=None if last else cfg.leaky_slope,
                 )
             )
+        # PConv-Keras' head: its 1x1 convolution, after a LeakyReLU of dec1's RGB channels.
+        self.head = nn.Conv2d(3, 3, 1) if cfg.head == "sigmoid" else None
         self.register_buffer(
             "mean", torch.tensor(cfg.input_mean).view(1, 3, 1, 1), persistent=False
         )
@@ -219,7 +231,10 @@ class PConvUNet(nn.Module):
             skips.append((x, m))
         for i in reversed(range(self.config.depth)):
             x, m = self.decoders[i](x, m, *skips[i])
-        pred = x[:, :3] * self.std.to(x.dtype) + self.mean.to(x.dtype)
+        if self.head is None:
+            pred = x[:, :3] * self.std.to(x.dtype) + self.mean.to(x.dtype)
+        else:
+            pred = torch.sigmoid(self.head(F.leaky_relu(x[:, :3], self.config.leaky_slope)))
         if self.config.prior == "none":
             return pred, None
         return pred, torch.sigmoid(x[:, 3:4].float())

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import pconv
 from pconv import PConvUNet, UNetConfig
@@ -182,3 +184,31 @@ def test_gate_gradient_reaches_its_weights(photos, tiny_model):
     loss.backward()
     grad = gated.decoders[0].conv.weight.grad
     assert grad[3].abs().sum() > 0 and grad[:3].abs().sum() > 0
+
+
+def test_sigmoid_head_is_pconv_keras_output_layer(tmp_path):
+    """head="sigmoid": sigmoid(1x1 conv(LeakyReLU(dec1))), written out here; the input
+    normalisation is not undone on it; it round-trips through our weights format."""
+    torch.manual_seed(3)
+    config = UNetConfig(depth=4, base_width=8, resolution=64, head="sigmoid")
+    model = PConvUNet(config).eval()
+    plain = PConvUNet(replace(config, head="none")).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("head")})
+    image = torch.rand(2, 3, 64, 64)
+    valid = (torch.rand(2, 1, 64, 64) > 0.3).float()
+    with torch.no_grad():
+        dec1 = (plain(image, valid) - plain.mean) / plain.std  # dec1's raw output
+        expected = torch.sigmoid(
+            torch.einsum("oi,bihw->bohw", model.head.weight[:, :, 0, 0], F.leaky_relu(dec1, 0.2))
+            + model.head.bias.view(1, 3, 1, 1)
+        )
+        out = model(image, valid)
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert float(out.min()) > 0 and float(out.max()) < 1
+    assert sum(p.numel() for p in model.head.parameters()) == 12
+    assert UNetConfig.from_json(config.to_json()) == config
+    loaded = pconv.load_model(pconv.save_model(model, tmp_path / "h.safetensors"))
+    with torch.no_grad():
+        assert torch.equal(loaded(image, valid), out)
+    with pytest.raises(ValueError, match="head"):
+        UNetConfig(head="tanh")
