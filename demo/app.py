@@ -21,8 +21,8 @@ import numpy as np
 
 from demo import processing as proc
 from demo.models import ModelChoice, ModelStore, initial_choice, model_choices
+from pconv import samples
 
-EXAMPLES = Path(__file__).parent / "examples"
 BRUSH = "rgba(255, 0, 160, 0.65)"  # any colour works: painted = alpha > 0
 CSS = "#pconv-info p { margin: 0.2em 0; }"
 INTRO = """\
@@ -36,7 +36,7 @@ instead (white = fill).
 
 
 def example_photos() -> list[str]:
-    return sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+    return [str(p) for p in samples.example_photos()]
 
 
 def _notice(choices: list[ModelChoice]) -> str:

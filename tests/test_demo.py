@@ -39,7 +39,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ROOT = Path(__file__).resolve().parents[1]
-COFFEE = ROOT / "demo" / "examples" / "coffee.jpg"
+COFFEE = ROOT / "pconv" / "examples" / "coffee.jpg"
 
 
 def _in_ci() -> bool:

@@ -112,32 +112,62 @@ def _run(model: PConvUNet, size: int = 32) -> torch.Tensor:
 # -- converters ----------------------------------------------------------------------------------
 
 
-def test_mmagic_conversion_reproduces_their_forward_pass(tmp_path):
+def _mmagic_rgb(ckpt: dict, image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """mmagic's result for an RGB [0,1] image, back in RGB [0,1]: their pipeline gets the photo
+    as OpenCV reads it (BGR, 0..255) and its output is BGR too."""
+    bgr = mmagic_reference(ckpt, (image * 255).flip(1), 1 - valid)
+    return bgr.flip(1) / 255
+
+
+def test_mmagic_conversion_takes_rgb_like_every_model(tmp_path, real_inputs):
     ckpt = mmagic_checkpoint(depth=4)
     path = tmp_path / "pconv_mmagic.pth"
     torch.save(ckpt, path)
-    conversion = convert_file(path, resolution=32)
+    conversion = convert_file(path, resolution=64)
     assert conversion.layout == "mmagic" and conversion.exact
     assert conversion.max_abs_diff < 1e-4
     assert any(k.startswith("loss_composed_percep") for k in conversion.ignored)
     model = conversion.model
     assert model.config.input_mean == (0.5, 0.5, 0.5) and model.config.depth == 4
 
-    image, valid = images_and_masks(32)
-    theirs = mmagic_reference(ckpt, image, 1 - valid)  # their API: mask 1 = hole; [-1, 1] out
+    image, valid = real_inputs(64)  # real photos, NVIDIA irregular masks
+    theirs = _mmagic_rgb(ckpt, image, valid)
     with torch.no_grad():
         ours = model(image.float(), valid.float()).double()
-    _assert_close(ours, (theirs + 1) / 2)
+    _assert_close(ours, theirs)
     # and the composited result, as their inpaintor builds it (fake_img)
-    their_img = ((theirs + 1) / 2) * (1 - valid) + image * valid
-    _assert_close(ours * (1 - valid) + image * valid, their_img)
+    _assert_close(ours * (1 - valid) + image * valid, theirs * (1 - valid) + image * valid)
+    # The channel order is what this checks: the same network fed RGB as if it were BGR (the
+    # old converter's reading) is far off, in the holes as everywhere.
+    rgb_reading = mmagic_reference(ckpt, image * 255, 1 - valid) / 255
+    hole = (valid < 0.5).expand_as(ours)
+    assert float((ours - rgb_reading).abs()[hole].mean()) > 100 * REL * float(theirs.abs().max())
 
 
-def test_naoto_conversion_rescales_by_window_size(tmp_path):
+def test_mmagic_colours_survive_the_conversion(tmp_path):
+    """An mmagic network that paints everything pure blue in its own (BGR) pipeline must paint
+    blue for us too: all weights zero, dec1's bias (1, -1, -1) in [-1, 1] space, i.e. BGR
+    (255, 0, 0). Read as RGB, as the old converter did, it came out red."""
+    ckpt = mmagic_checkpoint(depth=4, zeros=True)
+    sd = ckpt["state_dict"]
+    for key in [k for k in sd if k.endswith(("bn.weight", "bn.running_var"))]:
+        sd[key] = torch.ones_like(sd[key])
+    sd["generator.decoder.dec1.conv.bias"] = torch.tensor([1.0, -1.0, -1.0])
+    torch.save(ckpt, tmp_path / "blue.pth")
+    model = convert_file(tmp_path / "blue.pth", resolution=64).model
+    image, valid = images_and_masks(64)
+    with torch.no_grad():
+        out = model(image.float(), valid.float())
+    blue = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1).expand_as(out)
+    assert torch.allclose(out, blue, atol=1e-6), out[0, :, 0, 0]
+    assert torch.allclose(_mmagic_rgb(ckpt, image, valid).float(), blue, atol=1e-6)
+
+
+def test_naoto_conversion_rescales_by_window_size(tmp_path, real_inputs):
     ckpt = naoto_checkpoint(depth=4)
     path = tmp_path / "1000000.pth"
     torch.save(ckpt, path)
-    conversion = convert_file(path, resolution=32)
+    conversion = convert_file(path, resolution=64)
     assert conversion.layout == "naoto" and conversion.exact
     model = conversion.model
     assert model.config.input_mean == pytest.approx((0.485, 0.456, 0.406))
@@ -146,42 +176,45 @@ def test_naoto_conversion_rescales_by_window_size(tmp_path):
     up = ckpt["model"]["enc_1.conv.input_conv.weight"]
     assert torch.allclose(model.encoders[0].conv.weight, up / (3 * 7 * 7))
 
-    image, valid = images_and_masks(32)
+    image, valid = real_inputs(64)
     theirs = naoto_reference(ckpt, image, valid)
     with torch.no_grad():
         ours = model(image.float(), valid.float()).double()
     _assert_close(ours, theirs)
 
 
-def test_keras_conversion_exact_up_to_its_sigmoid_head(tmp_path):
+def test_keras_conversion_is_exact_with_its_sigmoid_head(tmp_path, real_inputs):
     pytest.importorskip("h5py")
     kmodel = keras_model(depth=4, base=8)
     path = write_keras_h5(kmodel, tmp_path / "pconv_imagenet.26-1.07.h5")
-    conversion = convert_file(path, resolution=32)
-    assert conversion.layout == "keras" and not conversion.exact
+    conversion = convert_file(path, resolution=64)
+    assert conversion.layout == "keras" and conversion.exact
     model = conversion.model
     assert model.config.input_mean == (0.0, 0.0, 0.0) and model.config.input_std == (1, 1, 1)
+    assert model.config.head == "sigmoid"
 
-    image, valid = images_and_masks(32)
-    pre, theirs = keras_reference(kmodel, image, valid)
+    image, valid = real_inputs(64)
+    _, theirs = keras_reference(kmodel, image, valid)
     with torch.no_grad():
         ours = model(image.float(), valid.float()).double()
-    # 1. Everything before the head is exact: our output is an affine function of Keras'
-    #    last partial convolution, to float precision (fit it and look at the residual).
-    z = pre.permute(0, 2, 3, 1).reshape(-1, 3)
-    y = ours.permute(0, 2, 3, 1).reshape(-1, 3)
-    x = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
-    beta = torch.linalg.lstsq(x, y).solution
-    assert (x @ beta - y).abs().max() < 1e-4 * max(1.0, float(y.abs().max()))
-    # 2. The head is approximated; the measured error is recorded and is what we see here.
-    hole = (valid < 0.5).expand_as(ours)
-    err = (ours.clamp(0, 1) - theirs).abs()[hole]
-    approx = conversion.approximation
-    assert approx["pre_head_max_abs_diff"] < 1e-4
-    assert 0 < approx["hole_mean_abs_diff"] < 0.05
-    assert 0 < float(err.mean()) < 0.05  # on other images than it was fitted and measured on
-    meta = conversion.metadata()["conversion"]
-    assert '"exact": false' in meta and "hole_mean_abs_diff" in meta
+    _assert_close(ours, theirs)
+    meta = json.loads(conversion.metadata()["conversion"])
+    assert meta["exact"] is True and meta["measured"]["max_abs_diff"] < 1e-4
+
+
+def test_conversion_is_measured_on_real_photos(tmp_path):
+    """Every conversion carries its error against the upstream reference on the sample photos
+    shipped with pconv, into the file's metadata (and so the card)."""
+    torch.save(naoto_checkpoint(depth=4), tmp_path / "n.pth")
+    conversion = convert_file(tmp_path / "n.pth", resolution=64)
+    measured = conversion.measured
+    assert measured["photos"] == [p.name for p in pconv.samples.example_photos()]
+    assert len(measured["photos"]) >= 3 and measured["size"] == 64
+    assert 0 <= measured["max_abs_diff"] < 1e-4 * 1e3  # random weights: outputs of ~1e3
+    assert 0 < measured["hole_mean_abs_diff"] <= measured["max_abs_diff"]
+    folder = zoo.card.write_folder(conversion.model, tmp_path / "out", conversion=conversion)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["conversion"]["measured"] == json.loads(json.dumps(measured))
 
 
 def test_full_size_layouts_map_onto_the_paper_architecture():
@@ -202,7 +235,9 @@ def test_full_size_layouts_map_onto_the_paper_architecture():
     km = keras_model(depth=8, zeros=True)
     layers = [(name, km.weights(name) if ws else {}) for name, ws in km.layers]
     config = config_for(keras.parse(layers), 512)
-    assert config == UNetConfig.paper512(input_mean=(0.0,) * 3, input_std=(1.0,) * 3)
+    assert config == UNetConfig.paper512(
+        input_mean=(0.0,) * 3, input_std=(1.0,) * 3, head="sigmoid"
+    )
 
 
 def test_keras_h5_layouts_read_alike(tmp_path):
@@ -357,7 +392,7 @@ def test_unpublished_entry_is_built_from_upstream_and_cached(hub, hub_env, tmp_p
 
     model = pconv.load_model("places2")  # the Hub answers RepoNotFound -> build from upstream
     image, valid = images_and_masks(64)
-    theirs = (mmagic_reference(ckpt, image, 1 - valid) + 1) / 2
+    theirs = _mmagic_rgb(ckpt, image, valid)
     with torch.no_grad():
         _assert_close(model(image.float(), valid.float()), theirs)
     assert f"GET /upstream/{entry.upstream.filename}" in hub.requests
@@ -469,6 +504,7 @@ def test_cli_build_convert_and_publish_dry_run(hub, hub_env, tmp_path, capsys):
     )
     assert "nothing uploaded" in capsys.readouterr().out
     assert sorted(p.name for p in dry.iterdir()) == [
+        "LICENSE",
         "README.md",
         "config.json",
         "model.safetensors",

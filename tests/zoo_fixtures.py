@@ -259,12 +259,15 @@ def _torch_bn(x: Tensor, sd: dict[str, Tensor], p: str, eps: float = 1e-5) -> Te
     return (x - v("running_mean")) / torch.sqrt(v("running_var") + eps) * v("weight") + v("bias")
 
 
-def mmagic_reference(ckpt: dict, image: Tensor, hole: Tensor) -> Tensor:
-    """PConvInpaintor.forward_tensor on an image in [0,1] and its API mask (1 = hole):
-    returns ``fake_res`` in [-1,1], as the generator outputs it."""
+def mmagic_reference(ckpt: dict, bgr: Tensor, hole: Tensor) -> Tensor:
+    """PConvInpaintor.forward_tensor as mmagic runs it, on what its pipeline hands the model:
+    ``bgr`` is the image as ``LoadImageFromFile`` reads it (OpenCV: **BGR**, 0..255, here NCHW
+    float64), ``hole`` its API mask (1 = hole). ``DataPreprocessor(mean=127.5, std=127.5)``
+    normalises without any channel conversion (no ``output_channel_order`` in the configs);
+    returns ``fake_res`` denormalised to 0..255, still BGR, as mmagic saves it."""
     sd = {k: v.to(torch.float64) for k, v in ckpt["state_dict"].items()}
     depth = sum(1 for k in sd if re.fullmatch(r"generator\.encoder\.enc\d+\.conv\.weight", k))
-    x = (image * 255 - 127.5) / 127.5  # DataPreprocessor(mean=127.5, std=127.5)
+    x = (bgr - 127.5) / 127.5
     masked = x * (1 - hole)
     mask = (1.0 - hole).repeat(1, 3, 1, 1)
     h, m = {0: masked}, {0: mask}
@@ -286,7 +289,7 @@ def mmagic_reference(ckpt: dict, image: Tensor, hole: Tensor) -> Tensor:
         y, ym = _mmagic_pconv(y, ym, sd[p + "conv.weight"], sd.get(p + "conv.bias"), 1)
         if i > 1:
             y = F.leaky_relu(_torch_bn(y, sd, p + "bn."), 0.2)
-    return y
+    return y * 127.5 + 127.5
 
 
 def naoto_reference(ckpt: dict, image: Tensor, valid: Tensor) -> Tensor:

@@ -8,9 +8,11 @@ weights_only=True)``: tensors and plain containers only, no code runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from pconv.samples import example_photos
 from zoo.convert import keras, mmagic, naoto
 from zoo.convert.common import (
     Conversion,
@@ -19,6 +21,7 @@ from zoo.convert.common import (
     find_state_dict,
     load_torch_checkpoint,
     max_abs_diff,
+    measure_on_photos,
     to_pconv,
 )
 from zoo.registry import ZooError
@@ -76,11 +79,12 @@ def read_upstream(path: str | Path, layout: str | None = None) -> UpstreamNet:
     )
 
 
-def convert(net: UpstreamNet, resolution: int | None = None) -> Conversion:
-    """Our model for ``net``, measured against the upstream reference forward pass."""
+def convert(
+    net: UpstreamNet, resolution: int | None = None, photos: Sequence[Path] | None = None
+) -> Conversion:
+    """Our model for ``net``, checked against the upstream reference forward pass on synthetic
+    inputs and measured on real ``photos`` (default: the sample photos shipped with pconv)."""
     resolution = resolution or DEFAULT_RESOLUTION[net.layout]
-    if net.head is not None:
-        return keras.convert(net, resolution)
     model = to_pconv(net, resolution)
     diff = max_abs_diff(model, net)
     if not diff <= EXACT_TOLERANCE:
@@ -89,6 +93,7 @@ def convert(net: UpstreamNet, resolution: int | None = None) -> Conversion:
             f"(> {EXACT_TOLERANCE}); refusing to write it"
         )
     module = LAYOUTS[net.layout]
+    measured = measure_on_photos(model, net, example_photos() if photos is None else photos)
     return Conversion(
         model=model,
         layout=net.layout,
@@ -96,13 +101,17 @@ def convert(net: UpstreamNet, resolution: int | None = None) -> Conversion:
         max_abs_diff=diff,
         notes=module.notes(),
         ignored=net.ignored,
+        measured=measured,
     )
 
 
 def convert_file(
-    path: str | Path, layout: str | None = None, resolution: int | None = None
+    path: str | Path,
+    layout: str | None = None,
+    resolution: int | None = None,
+    photos: Sequence[Path] | None = None,
 ) -> Conversion:
-    return convert(read_upstream(path, layout), resolution)
+    return convert(read_upstream(path, layout), resolution, photos)
 
 
 __all__ = [

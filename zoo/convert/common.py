@@ -12,7 +12,11 @@ channel order) plus the few conventions in which the published models differ:
 * ``bias_in_holes``: Keras adds the bias where ``sum(M) = 0`` too, we output 0 there.
 * ``skip_first``: decoder concatenation order ([skip, upsampled] in Keras, ours is
   [upsampled, skip]): a permutation of the kernel's input channels.
-* ``head``: Keras ends in LeakyReLU -> 1x1 conv -> sigmoid after the last partial conv.
+* ``head``: Keras ends in LeakyReLU -> 1x1 conv -> sigmoid after the last partial conv (our
+  config's ``head="sigmoid"``).
+* ``channel_order``: mmagic's models were trained on BGR images (OpenCV loading, no conversion
+  to RGB anywhere in its pipeline). Ours take RGB, so enc1's input channels, dec1's image-skip
+  input channels and dec1's output channels (and bias) are reversed: a permutation, exact.
 
 :func:`to_pconv` maps an ``UpstreamNet`` onto :class:`pconv.unet.PConvUNet`, and
 :func:`reference_forward` runs the ``UpstreamNet`` with the upstream's own semantics (float64,
@@ -23,11 +27,12 @@ written from the upstream's layer formula, independent of :mod:`pconv.layer`), w
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -36,6 +41,7 @@ from pconv.unet import ENCODER_KERNELS, PConvUNet, UNetConfig
 from zoo.registry import ZooError
 
 Ratio = Literal["window", "kernel", "none"]
+ChannelOrder = Literal["rgb", "bgr"]
 
 #: BatchNorm eps of our model (torch's default); other eps values are folded into running_var.
 OUR_BN_EPS = 1e-5
@@ -89,10 +95,11 @@ class UpstreamNet:
     ratio: Ratio
     bias_in_holes: bool
     skip_first: bool
-    input_mean: tuple[float, float, float]
+    input_mean: tuple[float, float, float]  # in the upstream's channel order
     input_std: tuple[float, float, float]
     head: Head | None = None
     leaky_slope: float = 0.2
+    channel_order: ChannelOrder = "rgb"  # of the images the upstream network takes and returns
     ignored: list[str] = field(default_factory=list)  # upstream keys that are not weights
 
     @property
@@ -110,7 +117,8 @@ class Conversion:
     max_abs_diff: float  # vs the upstream reference, [0,1] output space, on a check input
     notes: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
-    approximation: dict[str, float] = field(default_factory=dict)
+    #: the same comparison on real photos with irregular holes (:func:`measure_on_photos`)
+    measured: dict[str, object] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, str]:
         return {
@@ -119,7 +127,7 @@ class Conversion:
                     "layout": self.layout,
                     "exact": self.exact,
                     "max_abs_diff": self.max_abs_diff,
-                    "approximation": self.approximation,
+                    "measured": self.measured,
                     "notes": self.notes,
                 },
                 sort_keys=True,
@@ -185,15 +193,19 @@ def config_for(net: UpstreamNet, resolution: int) -> UNetConfig:
     top = max(widths)
     if top % base:
         raise ZooError(f"{net.layout}: encoder widths {widths} are not a doubling of {base}")
+    mean, std = net.input_mean, net.input_std
+    if net.channel_order == "bgr":
+        mean, std = mean[::-1], std[::-1]
     config = UNetConfig(
         depth=len(widths),
         base_width=base,
         max_width_mult=top // base,
         batch_norm=True,
         leaky_slope=net.leaky_slope,
-        input_mean=net.input_mean,
-        input_std=net.input_std,
+        input_mean=mean,
+        input_std=std,
         resolution=resolution,
+        head="none" if net.head is None else "sigmoid",
     )
     if config.widths != widths:
         raise ZooError(f"{net.layout}: encoder widths {widths} differ from ours {config.widths}")
@@ -269,14 +281,22 @@ def _our_layer(
     return weight, None, folded
 
 
-def to_pconv(
-    net: UpstreamNet, resolution: int, head_map: tuple[Tensor, Tensor] | None = None
-) -> PConvUNet:
-    """Our model with the upstream weights; exact except for ``net.head`` (see ``head_map``).
+def _to_rgb(state: dict[str, Tensor], c_up: int) -> None:
+    """Make a network trained on BGR images take and return RGB: reverse enc1's input channels,
+    dec1's image-skip input channels (the last three: ours concatenates [upsampled, skip]) and
+    dec1's RGB outputs with their bias. Nothing else sees colour channels."""
+    rgb = torch.tensor([2, 1, 0])
+    state["encoders.0.conv.weight"] = state["encoders.0.conv.weight"][:, rgb]
+    dec1 = state["decoders.0.conv.weight"]
+    order = torch.cat([torch.arange(c_up), c_up + rgb])
+    rows = torch.cat([rgb, torch.arange(3, dec1.shape[0])])
+    state["decoders.0.conv.weight"] = dec1[:, order][rows]
+    if "decoders.0.conv.bias" in state:
+        state["decoders.0.conv.bias"] = state["decoders.0.conv.bias"][rows]
 
-    ``head_map`` = ``(A [3,3], d [3])``: an affine map applied to the last layer's output, folded
-    into its kernel and bias (used to replace the Keras head by its best affine approximation).
-    """
+
+def to_pconv(net: UpstreamNet, resolution: int) -> PConvUNet:
+    """Our model with the upstream weights, exactly (float32 rounding aside)."""
     config = config_for(net, resolution)
     model = PConvUNet(config)
     target = model.state_dict()
@@ -287,10 +307,6 @@ def to_pconv(
             skip = skips[i] if kind == "decoders" and net.skip_first else None
             weight, bias, bn = _our_layer(layer, net.ratio, skip)
             prefix = f"{kind}.{i}."
-            if kind == "decoders" and i == 0 and head_map is not None:
-                a, d = (t.to(torch.float64) for t in head_map)
-                weight = torch.einsum("oj,jikl->oikl", a, weight)
-                bias = a @ (bias if bias is not None else torch.zeros(3, dtype=torch.float64)) + d
             state[prefix + "conv.weight"] = weight
             if prefix + "conv.bias" in target:
                 state[prefix + "conv.bias"] = (
@@ -305,6 +321,13 @@ def to_pconv(
                     if tracked is not None
                     else torch.zeros((), dtype=torch.long)
                 )
+    if net.head is not None:  # the head maps RGB to RGB: [out, in] -> a 1x1 kernel
+        state["head.weight"] = net.head.weight.to(torch.float64)[:, :, None, None]
+        state["head.bias"] = net.head.bias.to(torch.float64)
+    if net.channel_order == "bgr":
+        if net.head is not None:
+            raise ZooError(f"{net.layout}: a BGR network with an output head is not supported")
+        _to_rgb(state, c_up=config.widths[0])
     missing = sorted(set(target) - set(state))
     unexpected = sorted(set(state) - set(target))
     if missing or unexpected:
@@ -356,8 +379,15 @@ def reference_forward(
 def reference_run(
     net: UpstreamNet, image: Tensor, valid: Tensor, *, pre_head: bool = False
 ) -> tuple[Tensor, Tensor]:
-    """:func:`reference_forward` and the last layer's mask ``[B,1,H,W]`` (1 = saw valid input)."""
+    """:func:`reference_forward` and the last layer's mask ``[B,1,H,W]`` (1 = saw valid input).
+
+    ``image`` is RGB and so is the result: a BGR network gets the image's channels reversed and
+    its output reversed back, as its authors' pipeline loads images and saves results.
+    """
     dtype = image.dtype
+    bgr = net.channel_order == "bgr"
+    if bgr:
+        image = image.flip(1)
     mean = torch.tensor(net.input_mean, dtype=dtype).view(1, 3, 1, 1)
     std = torch.tensor(net.input_std, dtype=dtype).view(1, 3, 1, 1)
     x = (image - mean) / std
@@ -384,7 +414,8 @@ def reference_run(
             x = F.leaky_relu(x, net.leaky_slope)
     final_mask = m[:, :1]
     if net.head is None:
-        return x * std + mean, final_mask
+        out = x * std + mean
+        return (out.flip(1) if bgr else out), final_mask
     if pre_head:
         return x, final_mask
     return apply_head(net.head, x), final_mask
@@ -436,6 +467,61 @@ def max_abs_diff(model: PConvUNet, net: UpstreamNet, size: int | None = None) ->
     # holes (Keras) differ from the paper's 0; every other pixel must agree.
     scale = max(1.0, float(theirs.abs().max()))
     return float(((ours - theirs).abs() * seen).max()) / scale
+
+
+#: hole-ratio buckets of the irregular masks a conversion is measured with, one per photo in turn
+MEASURE_BUCKETS = (0, 2, 4)
+
+
+def photo_inputs(photos: Sequence[Path], size: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Real photos (centre square, Lanczos to ``size``) in float64 [0,1] and one irregular
+    hole mask each (:mod:`pconv.masks`, buckets cycling through :data:`MEASURE_BUCKETS`),
+    as ``valid`` masks (1 = known)."""
+    from PIL import Image
+
+    from pconv.masks import sample_mask
+
+    images, valids = [], []
+    for i, path in enumerate(photos):
+        with Image.open(path) as im:
+            rgb = im.convert("RGB")
+        side = min(rgb.size)
+        left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+        rgb = rgb.crop((left, top, left + side, top + side)).resize((size, size), Image.LANCZOS)
+        images.append(torch.from_numpy(np.asarray(rgb, dtype=np.float64) / 255).permute(2, 0, 1))
+        bucket = MEASURE_BUCKETS[i % len(MEASURE_BUCKETS)]
+        hole = sample_mask("irregular", size, rng=seed + i, bucket=bucket)
+        valids.append(torch.from_numpy(~hole).to(torch.float64)[None])
+    return torch.stack(images), torch.stack(valids)
+
+
+@torch.no_grad()
+def measure_on_photos(
+    model: PConvUNet, net: UpstreamNet, photos: Sequence[Path], size: int | None = None
+) -> dict[str, object]:
+    """The converted model as it ships (float32) against the upstream reference (float64) on
+    real photos with irregular holes, in [0, 1] units: over every pixel the last layer saw
+    (``max_abs_diff``) and over the hole pixels, the only ones a composite keeps."""
+    photos = list(photos)
+    if not photos:
+        raise ZooError("no photos to measure the conversion on")
+    size = size or max(model.config.multiple, min(model.config.resolution, 256))
+    image, valid = photo_inputs(photos, size)
+    diffs, holes = [], []
+    for b in range(len(photos)):  # one at a time: the float64 reference of a 512 net is large
+        ours = model(image[b : b + 1].float(), valid[b : b + 1].float()).double()
+        theirs, seen = reference_run(net, image[b : b + 1], valid[b : b + 1])
+        diff = (ours - theirs).abs() * seen
+        diffs.append(float(diff.max()))
+        holes.append(diff[(valid[b : b + 1] < 0.5).expand_as(diff)])
+    hole = torch.cat(holes)
+    return {
+        "photos": [Path(p).name for p in photos],
+        "size": size,
+        "masks": f"pconv irregular, hole-ratio buckets {list(MEASURE_BUCKETS)} in turn",
+        "max_abs_diff": max(diffs),
+        "hole_mean_abs_diff": float(hole.mean()),
+    }
 
 
 def _float64_copy(model: PConvUNet) -> PConvUNet:

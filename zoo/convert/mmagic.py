@@ -20,6 +20,13 @@ normalised to [-1, 1] (mean = std = 127.5 on 0..255) and the generator's mask is
 repeated to 3 channels (the inpaintor's API mask is 1 = hole); the output is in [-1, 1] space with
 no activation. The eps changes the ratio by a relative 1e-8 / sum(M) at most: the conversion is
 exact to float precision.
+
+Channel order: **BGR**. The images are read with ``LoadImageFromFile`` (OpenCV,
+``channel_order='bgr'`` by default; mmediting 0.x configs normalise with ``to_rgb=False``), the
+``DataPreprocessor`` of the PConv configs sets no ``output_channel_order`` and so converts
+nothing, and the 0.x demo flips the result with ``[..., ::-1]`` before saving. The converted model
+takes RGB like every other model: enc1's input channels, dec1's image-skip input channels and
+dec1's outputs are reversed (``common._to_rgb``).
 """
 
 from __future__ import annotations
@@ -98,6 +105,7 @@ def parse(state: Mapping[str, Tensor]) -> UpstreamNet:
         skip_first=False,
         input_mean=(0.5, 0.5, 0.5),  # (x*255 - 127.5) / 127.5 == (x - 0.5) / 0.5
         input_std=(0.5, 0.5, 0.5),
+        channel_order="bgr",
         ignored=ignored,
     )
 
@@ -108,4 +116,6 @@ def notes() -> list[str]:
         "input [-1,1] (mean=std=0.5 on [0,1]); generator mask 1 = valid; output [-1,1], mapped "
         "back to [0,1] by the config",
         "weight_mask_updater buffers and loss-module weights dropped",
+        "trained on BGR images: enc1's input, dec1's image-skip input and dec1's output "
+        "channels reversed, so the converted model takes and returns RGB (exact)",
     ]
