@@ -1,7 +1,8 @@
-"""The Hub folder of a model: ``model.safetensors``, ``config.json`` and a model card README.
+"""The Hub folder of a model: ``model.safetensors``, ``config.json``, a model card README and
+the weights' ``LICENSE``.
 
-Everything in ``config.json`` and the card is derived from the weights file's own metadata, so a
-folder can be (re)made from any of our files, and the three can never disagree.
+Everything in ``config.json``, the card and ``LICENSE`` is derived from the weights file's own
+metadata, so a folder can be (re)made from any of our files, and they can never disagree.
 """
 
 from __future__ import annotations
@@ -17,11 +18,20 @@ from pconv.checkpoint import WEIGHTS_NAME, save_model
 from pconv.unet import PConvUNet, UNetConfig
 from zoo.convert.common import Conversion
 from zoo.files import sha256_file, staging_folder, verify_weights, write_sha256_sidecar
-from zoo.registry import ModelEntry, ZooError
+from zoo.registry import ModelEntry, ZooError, is_registered
 
 ZOO_FORMAT = "1"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
+LICENCE_NAME = "LICENSE"
+#: Full licence texts, shipped as package data: a licence like MIT or Apache-2.0 asks that its
+#: text travel with every copy of the weights, so a folder must be complete without a network.
+LICENCE_DIR = Path(__file__).parent / "licences"
+LICENCE_TEXTS = {"apache-2.0": "Apache-2.0.txt", "mit": "MIT.txt"}
+#: A template's own copyright line (MIT's), replaced by the holder's notice.
+COPYRIGHT_PLACEHOLDER = "Copyright (c) <year> <copyright holders>"
+#: The licence of pconv's own code, which converts and runs every model.
+CODE_LICENCE = "Apache-2.0"
 TAGS = ("image-inpainting", "inpainting", "partial-convolution", "pconv", "safetensors")
 #: SPDX -> the Hub's licence ids
 HUB_LICENSES = {
@@ -49,6 +59,7 @@ def entry_metadata(
         "name": entry.name,
         "summary": entry.summary,
         "licence": entry.licence,
+        "data_terms": entry.data_terms,
         "source": entry.source,
         "datasets": json.dumps(list(entry.datasets)),
         "resolution": str(entry.resolution),
@@ -89,6 +100,25 @@ def entry_metadata(
     return meta
 
 
+def licence_text(licence: str, notice: str = "") -> str | None:
+    """The full text of ``licence`` carrying the holder's copyright ``notice``: the ``LICENSE``
+    file that must accompany the weights. ``None`` for licences without a text here (``other``:
+    the card states their terms)."""
+    name = LICENCE_TEXTS.get(licence.lower())
+    if name is None:
+        return None
+    text = (LICENCE_DIR / name).read_text()
+    if COPYRIGHT_PLACEHOLDER in text:
+        return text.replace(COPYRIGHT_PLACEHOLDER + "\n\n", f"{notice}\n\n" if notice else "")
+    return f"{notice}\n\n{text}" if notice else text
+
+
+def data_terms(meta: dict[str, str]) -> str:
+    """The training data's terms as the weights record them (``data_terms``; the trainer's
+    ``licence_note`` for files it wrote), or ``""`` if they do not."""
+    return meta.get("data_terms") or meta.get("licence_note") or ""
+
+
 def _json(meta: dict[str, str], key: str, default: object) -> object:
     try:
         return json.loads(meta[key]) if key in meta else default
@@ -110,6 +140,7 @@ def hub_config(meta: dict[str, str], weights_sha256: str) -> dict[str, object]:
         "mask_convention": meta.get("mask_convention"),
         "name": meta.get("name"),
         "licence": meta.get("licence"),
+        "data_terms": data_terms(meta) or None,
         "source": meta.get("source"),
         "source_url": meta.get("source_url"),
         "datasets": _json(meta, "datasets", []),
@@ -126,7 +157,109 @@ def _params(config: UNetConfig) -> int:
         return sum(p.numel() for p in PConvUNet(config).parameters())
 
 
-def model_card(meta: dict[str, str], weights_sha256: str) -> str:
+def _value(value: object) -> str:
+    """A measured figure as a card shows it: floats to 3 significant digits, lists joined."""
+    if isinstance(value, bool) or not isinstance(value, (float, list, tuple, dict)):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.3g}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2e}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+    return ", ".join(_value(v) for v in value)
+
+
+def _usage(name: str, repo: str) -> list[str]:
+    """The four ways in: Python, the CLI, ComfyUI, and ``hf_hub_download`` for any Hub copy."""
+    zoo_name = name if is_registered(name) else None
+    handle = zoo_name or repo or WEIGHTS_NAME
+    also = f'  # or "{repo}"' if zoo_name and repo else ""
+    hub_repo = repo or "OWNER/REPO"
+    comfy = (
+        f"choose `{zoo_name}` in the **Load PConv Model** node (downloaded once into the Hugging "
+        f"Face cache), or put `{WEIGHTS_NAME}` into `ComfyUI/models/inpaint` (any file name, "
+        f"e.g. `{zoo_name}.safetensors`) and choose that file."
+        if zoo_name
+        else f"put `{WEIGHTS_NAME}` into `ComfyUI/models/inpaint` (any file name) and choose it "
+        "in the **Load PConv Model** node."
+    )
+    return [
+        "## Usage",
+        "",
+        "Python (masks: white = fill):",
+        "",
+        "```python",
+        "from PIL import Image",
+        "",
+        "import pconv",
+        "",
+        f'model = pconv.load_model("{handle}"){also}',
+        'filled = pconv.inpaint(Image.open("photo.png"), Image.open("mask.png"), model)',
+        'filled.save("filled.png")',
+        "```",
+        "",
+        "Command line:",
+        "",
+        "```bash",
+        f"pconv inpaint photo.png --mask mask.png --output filled.png --model {handle}",
+        "```",
+        "",
+        f"ComfyUI (pconv's node pack): {comfy}",
+        "",
+        "Straight from the Hub:",
+        "",
+        "```python",
+        "from huggingface_hub import hf_hub_download",
+        "",
+        "import pconv",
+        "",
+        f'path = hf_hub_download("{hub_repo}", "{WEIGHTS_NAME}")',
+        "model = pconv.load_model(path)",
+        "```",
+        "",
+    ]
+
+
+def _licence_section(meta: dict[str, str]) -> list[str]:
+    """Three separate statements: the weights' licence (with its holder's notice), the training
+    data's terms, and pconv's code licence. A permissive weights licence says nothing about the
+    data behind the weights, and a user deciding on a product must see both."""
+    licence = meta.get("licence", "other")
+    notice = meta.get("copyright", "")
+    weights = f"- **Weights**: {licence}"
+    if meta.get("homepage"):
+        weights += f", as published upstream by their authors ({meta['homepage']})"
+    weights += "."
+    if notice:
+        weights += f" {notice}" + ("" if notice.endswith(".") else ".")
+    if licence.lower() in LICENCE_TEXTS:
+        weights += (
+            f" This notice and the licence text (`{LICENCE_NAME}`, next to the weights) must "
+            "accompany every copy of the weights."
+        )
+    terms = data_terms(meta)
+    if terms:
+        data = (
+            f"- **Training data**: {terms} These are the data owners' terms, apart from the "
+            "weights' licence above, which does not lift them: check them before using the "
+            "weights in a product."
+        )
+    else:
+        datasets = ", ".join(_json(meta, "datasets", []) or []) or "not recorded"  # type: ignore[arg-type]
+        data = (
+            f"- **Training data** ({datasets}): its terms are not recorded in the weights' "
+            "metadata; check each dataset's terms before using the weights in a product."
+        )
+    code = (
+        f"- **Code**: pconv, which converted these weights and runs them, is {CODE_LICENCE}."
+        if "conversion" in meta
+        else f"- **Code**: pconv, which runs these weights, is {CODE_LICENCE}."
+    )
+    return ["## License", "", weights, data, code, ""]
+
+
+def model_card(meta: dict[str, str], weights_sha256: str, repo_id: str | None = None) -> str:
+    """The Hub card for weights with metadata ``meta``; ``repo_id`` (default: the entry's Hub
+    repo recorded in ``meta``) is the repository the usage examples download from."""
     config = UNetConfig.from_dict(json.loads(meta["config"]))
     name = meta.get("name", "pconv model")
     licence = meta.get("licence", "other")
@@ -140,7 +273,7 @@ def model_card(meta: dict[str, str], weights_sha256: str) -> str:
         pipeline_tag="image-to-image",
         **({"license_name": licence} if hub_licence == "other" else {}),
     )
-    repo = meta.get("hub_repo_id", "")
+    repo = repo_id or meta.get("hub_repo_id", "")
     conversion = _json(meta, "conversion", None) or {}
     evaluation = _json(meta, "evaluation", []) or []
     limitations = _json(meta, "limitations", []) or []
@@ -159,26 +292,12 @@ def model_card(meta: dict[str, str], weights_sha256: str) -> str:
         f"The input normalisation (mean {list(config.input_mean)}, std "
         f"{list(config.input_std)}) is applied inside the model.",
         "- Format: `model.safetensors` (never pickled code); its metadata holds the "
-        "architecture config, normalisation, resolution, mask convention, licence and source.",
+        "architecture config, normalisation, resolution, mask convention, licence, training "
+        "data's terms and source.",
         f"- Weights sha256: `{weights_sha256}`",
         "",
     ]
-    lines += [
-        "## Usage",
-        "",
-        "```python",
-        "import pconv",
-        "",
-        f'model = pconv.load_model("{name if name != "pconv model" else repo}")'
-        + (f'  # or "{repo}"' if repo else ""),
-        "filled = pconv.inpaint(image, hole_mask, model)",
-        "```",
-        "",
-        "```bash",
-        f"pconv inpaint photo.png --mask mask.png --model {name}",
-        "```",
-        "",
-    ]
+    lines += _usage(name, repo)
     lines += ["## How it was made", ""]
     if meta.get("source"):
         lines.append(
@@ -201,8 +320,13 @@ def model_card(meta: dict[str, str], weights_sha256: str) -> str:
         )
         for note in conversion.get("notes", []):
             lines.append(f"  - {note}")
-        for key, value in (conversion.get("approximation") or {}).items():
-            lines.append(f"  - {key}: {value:.4g}")
+        measured = conversion.get("measured") or {}
+        if measured:
+            lines.append(
+                "- Measured on real photos (these weights in float32 against the upstream "
+                "network, [0, 1] scale):"
+            )
+            lines += [f"  - {key.replace('_', ' ')}: {_value(v)}" for key, v in measured.items()]
     elif "source" not in meta:
         lines.append("- Trained with pconv.")
     lines.append("")
@@ -224,34 +348,23 @@ def model_card(meta: dict[str, str], weights_sha256: str) -> str:
         "come out blurry, and it invents content: do not use it where authenticity matters.",
         "",
     ]
-    lines += ["## License", ""]
-    lines.append(
-        f"The weights are distributed under the {licence} licence"
-        + (
-            f", as published upstream by their authors ({meta['homepage']})."
-            if meta.get("homepage")
-            else "."
-        )
-    )
-    if meta.get("copyright"):
-        lines.append(
-            f"{meta['copyright']} - this notice and the licence text must accompany "
-            "copies of the weights."
-        )
-    lines.append("The conversion and the pconv code are Apache-2.0.")
-    lines.append("")
+    lines += _licence_section(meta)
     if meta.get("citation"):
         lines += ["## Citation", "", "```bibtex", meta["citation"], "```", ""]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
     return str(card)
 
 
-def write_card_files(folder: Path, weights: Path) -> None:
-    """``config.json`` and ``README.md`` for ``weights``, into ``folder``."""
+def write_card_files(folder: Path, weights: Path, repo_id: str | None = None) -> None:
+    """``config.json``, ``README.md`` and (for licences with a text) ``LICENSE`` for
+    ``weights``, into ``folder``."""
     meta = verify_weights(weights)
     digest = sha256_file(weights)
     (folder / CONFIG_NAME).write_text(json.dumps(hub_config(meta, digest), indent=2) + "\n")
-    (folder / CARD_NAME).write_text(model_card(meta, digest))
+    (folder / CARD_NAME).write_text(model_card(meta, digest, repo_id))
+    text = licence_text(meta.get("licence", "other"), meta.get("copyright", ""))
+    if text is not None:
+        (folder / LICENCE_NAME).write_text(text)
 
 
 def write_folder(
@@ -263,7 +376,8 @@ def write_folder(
     upstream_sha256: str | None = None,
     metadata: dict[str, str] | None = None,
 ) -> Path:
-    """Save ``model`` with full metadata and its card files; ``out_dir`` replaced atomically."""
+    """Save ``model`` with full metadata and its card files (config, card, licence, sha256);
+    ``out_dir`` replaced atomically."""
     meta = entry_metadata(entry, conversion, upstream_sha256) if entry is not None else {}
     if conversion is not None and entry is None:
         meta.update(conversion.metadata())
@@ -276,19 +390,43 @@ def write_folder(
     return Path(out_dir)
 
 
-def folder_from_weights(weights: Path, out_dir: Path) -> Path:
-    """A Hub folder for an existing weights file (its card files made from its metadata)."""
+def folder_from_weights(weights: Path, out_dir: Path, repo_id: str | None = None) -> Path:
+    """A Hub folder for an existing weights file (its card files made from its metadata);
+    ``repo_id``: the repository it is for, which the card's examples download from."""
     verify_weights(weights)
     with staging_folder(Path(out_dir)) as tmp:
         shutil.copyfile(weights, tmp / WEIGHTS_NAME)
-        write_card_files(tmp, tmp / WEIGHTS_NAME)
+        write_card_files(tmp, tmp / WEIGHTS_NAME, repo_id)
         validate_folder(tmp)
     return Path(out_dir)
 
 
+def _licence_problems(folder: Path, meta: dict[str, str]) -> list[str]:
+    """A licence with a text (MIT, Apache-2.0) asks for it, and the holder's notice, to travel
+    with the weights: a folder without them may not be redistributed. Whitespace aside, the
+    terms must be the licence's own (a hand-made LICENSE may wrap them differently)."""
+    licence = meta.get("licence", "other")
+    if licence.lower() not in LICENCE_TEXTS:
+        return []
+    try:
+        text = (folder / LICENCE_NAME).read_text()
+    except OSError:
+        return [f"{LICENCE_NAME}: missing (the {licence} licence text must accompany it)"]
+    problems = []
+    # the terms proper: what follows a template's copyright line (MIT's), else all of it
+    terms = (LICENCE_DIR / LICENCE_TEXTS[licence.lower()]).read_text()
+    terms = terms.split(COPYRIGHT_PLACEHOLDER)[-1]
+    if " ".join(terms.split()) not in " ".join(text.split()):
+        problems.append(f"{LICENCE_NAME}: not the {licence} licence text")
+    notice = meta.get("copyright", "")
+    if notice not in text:
+        problems.append(f"{LICENCE_NAME}: lacks the notice {notice!r}")
+    return problems
+
+
 def validate_folder(folder: Path) -> dict[str, object]:
-    """Check a Hub folder: weights verify, config.json and card agree with them; returns the
-    parsed config.json. :class:`ZooError` lists every problem found."""
+    """Check a Hub folder: weights verify, config.json, card and LICENSE agree with them;
+    returns the parsed config.json. :class:`ZooError` lists every problem found."""
     problems: list[str] = []
     weights = folder / WEIGHTS_NAME
     meta = verify_weights(weights)
@@ -327,6 +465,9 @@ def validate_folder(folder: Path) -> dict[str, object]:
         ]
         if digest not in card.text:
             problems.append(f"{CARD_NAME}: does not state the weights' sha256")
+        if meta.get("data_terms") and meta["data_terms"] not in card.text:
+            problems.append(f"{CARD_NAME}: does not state the training data's terms")
+    problems += _licence_problems(folder, meta)
     if problems:
         raise ZooError(f"{folder}: invalid Hub folder: " + "; ".join(problems))
     return config

@@ -4,35 +4,47 @@ from __future__ import annotations
 
 import argparse
 import logging
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from pconv.checkpoint import WEIGHTS_NAME
 from pconv.cli import run_command
 from zoo.files import built_folder
 from zoo.registry import REGISTRY, get_entry
 
 #: licence of each upstream family's published weights
 LAYOUT_LICENCES = {"mmagic": "Apache-2.0", "naoto": "MIT", "keras": "MIT"}
+#: ``zoo list`` fits a 100-column terminal: long fields wrap under their label
+LIST_WIDTH = 100
+
+
+def _detail(label: str, text: str) -> str:
+    """An indented ``label: text`` line under an entry, wrapped to :data:`LIST_WIDTH`."""
+    head = f"    {label + ':':<8}"
+    return textwrap.fill(text, LIST_WIDTH, initial_indent=head, subsequent_indent=" " * len(head))
 
 
 def _list(args: argparse.Namespace) -> int:
+    """One line per model (name, resolution, weights licence, cache, Hub repo), then its source
+    and its training data's terms: the licence alone does not say whether a product may use it."""
     from zoo.hub import where_cached
 
-    rows = [("NAME", "RES", "LICENCE", "CACHED", "HUB REPO", "SOURCE")]
-    for entry in REGISTRY.values():
-        rows.append(
-            (
-                entry.name,
-                str(entry.resolution),
-                entry.licence,
-                where_cached(entry),
-                entry.repo_id or "-",
-                entry.source,
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    header = ("NAME", "RES", "LICENCE", "CACHED", "HUB REPO")
+    entries = list(REGISTRY.values())
+    rows = [
+        (e.name, str(e.resolution), e.licence, where_cached(e), e.repo_id or "-") for e in entries
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    print(line(header))
+    for entry, row in zip(entries, rows, strict=True):
+        print(line(row))
+        print(_detail("source", entry.source))
+        print(_detail("data", entry.data_terms))
     return 0
 
 
@@ -91,7 +103,15 @@ def _publish(args: argparse.Namespace) -> int:
         revision=args.revision,
     )
     if result.folder is not None:
-        print(f"dry run: wrote {result.folder} (sha256 {result.sha256}); nothing uploaded")
+        print(f"dry run: wrote {result.folder}; would upload to {result.repo_id}:")
+    else:
+        print(f"uploaded to {result.repo_id}:")
+    width = max(len(name) for name, _ in result.files)
+    for name, size in result.files:
+        digest = f"  sha256 {result.sha256}" if name == WEIGHTS_NAME else ""
+        print(f"  {name:<{width}}  {size:>12,} bytes{digest}")
+    if result.folder is not None:
+        print("nothing uploaded")
     else:
         print(
             f"published {result.repo_id} at {result.commit}: pin revision={result.commit!r}, "
@@ -104,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m zoo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("list", help="the named models, what is cached, licence and source")
+    p = sub.add_parser(
+        "list", help="the named models, what is cached, licence, source and data terms"
+    )
     p.set_defaults(run=_list)
 
     p = sub.add_parser("download", help="fetch a named model (Hub, else built from upstream)")
@@ -130,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resolution", type=int, help="training resolution (default: by layout)")
     p.set_defaults(run=_convert)
 
-    p = sub.add_parser("publish", help="create a Hub repo and upload weights, config and card")
+    p = sub.add_parser(
+        "publish", help="create a Hub repo and upload weights, config, card and licence"
+    )
     p.add_argument("path", help="a model.safetensors or a folder holding one")
     p.add_argument("--repo-id", required=True)
     p.add_argument("--dry-run", action="store_true", help="write the folder, upload nothing")

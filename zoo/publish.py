@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.card import CARD_NAME, CONFIG_NAME, folder_from_weights, validate_folder
+from pconv.checkpoint import WEIGHTS_NAME
+from zoo.card import CARD_NAME, CONFIG_NAME, LICENCE_NAME, folder_from_weights, validate_folder
 from zoo.files import sha256_file, weights_in
 from zoo.registry import ZooError
 
-UPLOADED = ("model.safetensors", CONFIG_NAME, CARD_NAME)
-#: Cards a weights folder may already hold, in order of preference: a Hub card, then the
-#: draft ``python -m train`` writes next to its ``final/model.safetensors``.
-CARD_SOURCES = (CARD_NAME, "MODEL_CARD.md")
+#: What a Hub repository of ours holds; LICENSE only where the licence has a text (not "other").
+UPLOADED = (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME, LICENCE_NAME)
+#: Hand-made files a weights folder may already hold, which win over generated ones (a person
+#: wrote them on purpose), each with its sources in order of preference: a Hub card, then the
+#: draft ``python -m train`` writes next to its ``final/model.safetensors``; a LICENSE.
+KEPT = {CARD_NAME: (CARD_NAME, "MODEL_CARD.md"), LICENCE_NAME: (LICENCE_NAME,)}
 
 
 @dataclass
@@ -23,21 +26,34 @@ class Published:
     folder: Path | None  # the folder written (dry run) or None
     commit: str | None  # the Hub commit to pin as the entry's revision
     sha256: str  # of model.safetensors, to pin as the entry's sha256
+    files: list[tuple[str, int]] = field(default_factory=list)  # (name, bytes), as uploaded
 
 
-def prepare(path: Path, out_dir: Path) -> Path:
-    """Exactly the folder that would be uploaded: weights, config.json, README.md, validated.
+def upload_list(folder: Path) -> list[tuple[str, int]]:
+    """(name, size in bytes) of every file of ``folder`` an upload sends: a dry run reports
+    this list and a real upload sends exactly it."""
+    return [
+        (name, (folder / name).stat().st_size) for name in UPLOADED if (folder / name).is_file()
+    ]
 
-    A folder that already has a card (README.md, else the trainer's MODEL_CARD.md) keeps it:
-    hand-edited cards win. config.json is always regenerated from the weights so it cannot
-    drift from them.
+
+def prepare(path: Path, out_dir: Path, repo_id: str | None = None) -> Path:
+    """Exactly the folder that would be uploaded: weights, config.json, README.md and LICENSE,
+    validated; ``repo_id`` is the repository the generated card's examples download from.
+
+    A folder that already has a card (README.md, else the trainer's MODEL_CARD.md) or a LICENSE
+    keeps them: hand-edited files win. config.json is always regenerated from the weights so it
+    cannot drift from them.
     """
     weights = weights_in(Path(path))
-    cards = [weights.parent / name for name in CARD_SOURCES] if Path(path).is_dir() else []
-    existing_card = next((card for card in cards if card.is_file()), None)
-    folder_from_weights(weights, out_dir)
-    if existing_card is not None:
-        (out_dir / CARD_NAME).write_text(existing_card.read_text())
+    folder_from_weights(weights, out_dir, repo_id)
+    if Path(path).is_dir():
+        for target, sources in KEPT.items():
+            existing = next(
+                (weights.parent / s for s in sources if (weights.parent / s).is_file()), None
+            )
+            if existing is not None:
+                (out_dir / target).write_text(existing.read_text())
     validate_folder(out_dir)
     return out_dir
 
@@ -57,24 +73,27 @@ def publish(
         raise ZooError(f"{repo_id}: a repo id is 'owner/name'")
     if dry_run:
         target = Path(out_dir or f"publish-{repo_id.replace('/', '--')}")
-        prepare(path, target)
-        return Published(repo_id, target, None, sha256_file(target / "model.safetensors"))
+        prepare(path, target, repo_id)
+        return Published(
+            repo_id, target, None, sha256_file(target / WEIGHTS_NAME), upload_list(target)
+        )
 
     from huggingface_hub import HfApi
 
     endpoint = os.environ.get("HF_ENDPOINT")
     api = HfApi(endpoint=endpoint.rstrip("/") if endpoint else None, token=token)
     with tempfile.TemporaryDirectory(prefix="pconv-publish-") as tmp:
-        folder = prepare(path, Path(tmp) / "repo")
-        digest = sha256_file(folder / "model.safetensors")
+        folder = prepare(path, Path(tmp) / "repo", repo_id)
+        digest = sha256_file(folder / WEIGHTS_NAME)
+        files = upload_list(folder)
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         info = api.upload_folder(
             repo_id=repo_id,
             repo_type="model",
             folder_path=str(folder),
-            allow_patterns=list(UPLOADED),
+            allow_patterns=[name for name, _ in files],
             revision=revision,
             commit_message=message or f"pconv model (sha256 {digest[:12]})",
         )
     commit = getattr(info, "oid", None)
-    return Published(repo_id, None, commit, digest)
+    return Published(repo_id, None, commit, digest, files)

@@ -3,7 +3,8 @@
 Each entry pins a Hub repository, revision, file name and sha256 (``None`` until the file is
 published: the sha256 of the *published* file is only known once it exists), and the upstream
 checkpoint it is converted from, so that :func:`zoo.resolve` can rebuild it when the Hub copy is
-not reachable or not yet published.
+not reachable or not yet published. Each states the weights' licence and, apart from it, the terms
+of the data they were trained on: whether a product may use a model depends on both.
 
 The Hub ids live under the ``pconv`` organisation the project would own; none is published yet.
 """
@@ -55,10 +56,14 @@ class ModelEntry:
     summary: str
     repo_id: str | None
     resolution: int
-    licence: str  # SPDX id
+    licence: str  # SPDX id of the weights (as their authors released them), "other" if none
     source: str  # who trained it, with what code
     datasets: tuple[str, ...]
     mask_convention: str
+    # The training data's terms, in plain words: each dataset and what its owners allow. Kept
+    # apart from ``licence`` because a permissive weights licence does not make the data
+    # behind it free to use commercially, and a user deciding that must see both.
+    data_terms: str
     revision: str = "main"  # pin to a commit hash once published
     filename: str = "model.safetensors"
     sha256: str | None = None  # of the published file; None until it exists
@@ -76,7 +81,22 @@ _PAPER = (
     "convolutions},\n  author={Liu, Guilin and Reda, Fitsum A and Shih, Kevin J and Wang, "
     "Ting-Chun and Tao, Andrew and Catanzaro, Bryan},\n  booktitle={ECCV},\n  year={2018}\n}"
 )
-_MMAGIC_MASKS = "mmagic free-form masks (4-10 strokes, brush width 10-45 px, 15-65% of the image)"
+# mmagic's get_irregular_mask(num_vertices=(4, 10), ...) draws with np.random.randint, so the
+# upper bounds are exclusive: 4-9 start points, brush widths 10-44 px, segments 20-127 px.
+_MMAGIC_MASKS = (
+    "mmagic irregular masks (get_irregular_mask: 4-9 start points, each drawing 1-5 connected "
+    "strokes of 20-127 px, brush width 10-44 px, redrawn until the hole covers 15-65% of the "
+    "image)"
+)
+_MMAGIC_IMAGES = "random 384x384 crops resized to 256x256"
+_NOT_COMMERCIAL = "Not for commercial use."
+_PLACES_TERMS = (
+    "for non-commercial research and educational purposes only (MIT CSAIL's Places365 terms of "
+    "use)."
+)
+_IMAGENET_TERMS = (
+    "ImageNet: non-commercial research and educational purposes only (ImageNet terms of access)."
+)
 _LOW_RES = (
     "Trained at 256x256: pconv.inpaint works on larger images at that scale (crop or downscale), "
     "so fine detail in large holes is limited."
@@ -103,6 +123,12 @@ REGISTRY: dict[str, ModelEntry] = {
             "debian wallpapers (38)",
         ),
         mask_convention="network input: 1 = valid pixel",
+        data_terms=(
+            f"{_IMAGENET_TERMS} BSDS500: non-commercial research and educational use. "
+            "Urban100, McMaster: research use. Kodak24: free use. Debian wallpapers: LGPL-3 / "
+            "GPL-2+ / CC-BY(-SA) / CC0, as their packages state. "
+            f"{_NOT_COMMERCIAL}"
+        ),
         sha256="cb1cc1720a72a99006644ae9c4624cef8a42c020b9f2a2b660240c582745e73f",
         packaged="default.safetensors",
         evaluation=(
@@ -130,9 +156,14 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id=f"{HUB_ORG}/pconv-places2-256",
         resolution=256,
         licence="Apache-2.0",
-        source="OpenMMLab mmediting/mmagic, pconv_256x256_stage2_4x2_places (stage 2, 500k iters)",
+        source=(
+            "OpenMMLab mmediting/mmagic, config pconv_stage2_4xb2_places-256x256 (stage 2, "
+            "fine-tuned from a stage-1 checkpoint; 500k iterations: config max_iters=500000 and "
+            f"README agree), Places365-Challenge training list, {_MMAGIC_IMAGES}"
+        ),
         datasets=("places365",),
         mask_convention="upstream: mask 1 = hole outside the generator; converted: 1 = valid",
+        data_terms=f"Places365-Challenge: {_PLACES_TERMS} {_NOT_COMMERCIAL}",
         evaluation=(
             Evaluation(
                 dataset="Places365-val",
@@ -159,12 +190,21 @@ REGISTRY: dict[str, ModelEntry] = {
         repo_id=f"{HUB_ORG}/pconv-celeba-hq-256",
         resolution=256,
         licence="Apache-2.0",
-        source="OpenMMLab mmediting/mmagic, pconv_256x256_stage2_4x2_celeba (stage 2, 500k iters)",
+        source=(
+            "OpenMMLab mmediting/mmagic, config pconv_stage2_4xb2_celeba-256x256 (stage 2, "
+            "fine-tuned from a stage-1 checkpoint; iterations: max_iters=300002 in that config, "
+            "500k in the README's table), data/CelebA-HQ with train_celeba_img_list.txt, "
+            f"{_MMAGIC_IMAGES}"
+        ),
         datasets=("celeba-hq",),
         mask_convention="upstream: mask 1 = hole outside the generator; converted: 1 = valid",
+        data_terms=(
+            "CelebA-HQ (derived from CelebA, CUHK): non-commercial research purposes only "
+            f"(CelebA agreement). {_NOT_COMMERCIAL}"
+        ),
         evaluation=(
             Evaluation(
-                dataset="CelebA-HQ val",
+                dataset="CelebA-HQ val (README: 'CelebA-val'; val_celeba_img_list.txt)",
                 metrics={"l1 error": 5.990, "PSNR": 25.404, "SSIM": 0.853},
                 protocol=f"256x256, {_MMAGIC_MASKS}",
                 reported_by="OpenMMLab (configs/partial_conv/README.md)",
@@ -192,6 +232,7 @@ REGISTRY: dict[str, ModelEntry] = {
         source="MathiasGruber/PConv-Keras, ImageNet weights (phase 2, epoch 26)",
         datasets=("imagenet-1k",),
         mask_convention="upstream: mask 1 = valid pixel; converted: 1 = valid",
+        data_terms=f"{_IMAGENET_TERMS} {_NOT_COMMERCIAL}",
         upstream=Upstream(
             # The weights are published on Google Drive (README of the repository); the confirm
             # flag skips Drive's "cannot scan for viruses" interstitial for large files.
@@ -205,9 +246,9 @@ REGISTRY: dict[str, ModelEntry] = {
             citation=_PAPER,
         ),
         limitations=(
-            "Approximate conversion: the Keras model ends in LeakyReLU -> 1x1 conv -> sigmoid, "
-            "which the paper's architecture has no place for; it is replaced by the best affine "
-            "map (least squares on hole pixels), and the measured error is in the metadata.",
+            "Not the paper's output layer: the Keras model ends in LeakyReLU -> 1x1 conv -> "
+            "sigmoid after the last partial convolution; the converted model keeps it exactly "
+            "(head='sigmoid', 12 parameters), and its measured error is in the metadata.",
             "No evaluation figures were published upstream.",
         ),
     ),
@@ -220,6 +261,7 @@ REGISTRY: dict[str, ModelEntry] = {
         source="naoto0804/pytorch-inpainting-with-partial-conv release v0.0.0 (1M iterations)",
         datasets=("places365",),
         mask_convention="upstream: mask 1 = valid pixel; converted: 1 = valid",
+        data_terms=f"Places2 (Places365): {_PLACES_TERMS} {_NOT_COMMERCIAL}",
         upstream=Upstream(
             url="https://github.com/naoto0804/pytorch-inpainting-with-partial-conv/releases/"
             "download/v0.0.0/1000000.pth",
