@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 import pconv
 from pconv.errors import PConvError
@@ -109,10 +110,10 @@ class ModelStore:
         self.choices = {c.key: c for c in choices}
         self.device = pconv.pick_device(device)
         self.keep = max(1, keep)
-        self._models: OrderedDict[str, pconv.PConvUNet] = OrderedDict()
+        self._models: OrderedDict[str, nn.Module] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> tuple[pconv.PConvUNet, float]:
+    def get(self, key: str) -> tuple[nn.Module, float]:
         """The model and the seconds spent loading it now (0 when it was already loaded)."""
         choice = self.choices.get(key)
         if choice is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torch import nn
 
 import pconv
 from pconv.errors import InputError, PConvError
@@ -271,7 +272,7 @@ def make_job(
 # -- running and writing ---------------------------------------------------------------------------
 
 
-def run_job(job: Job, model: pconv.PConvUNet, device: str | torch.device | None = "auto") -> Result:
+def run_job(job: Job, model: nn.Module, device: str | torch.device | None = "auto") -> Result:
     """Inpaint; known pixels come back unchanged (the core guarantees it)."""
     start = time.perf_counter()
     try:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import folder_paths
 import torch
 from comfy import model_management
+from torch import nn
 
 import pconv
+from pconv.architectures import training_resolution
 from pconv.errors import CheckpointError
-from pconv.unet import PConvUNet
 
 from .files import ModelFiles
 
@@ -83,14 +84,14 @@ def choices() -> list[str]:
 class PConvModel:
     """What flows along a PCONV_MODEL link."""
 
-    model: PConvUNet
+    model: nn.Module  # a registered architecture (pconv.architectures)
     name: str
     source: str
     precision: str = "auto"
 
     @property
     def resolution(self) -> int:
-        return self.model.config.resolution
+        return training_resolution(self.model)
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """``None`` for plain fp32, else the autocast dtype for ``device``."""

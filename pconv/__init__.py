@@ -4,7 +4,7 @@ from pconv.checkpoint import load_weights, read_metadata, save_model
 from pconv.errors import CheckpointError, InputError, PConvError
 from pconv.inpaint import inpaint, pick_device
 from pconv.layer import PartialConv2d
-from pconv.models import load_model
+from pconv.loader import load_model
 from pconv.unet import PConvUNet, UNetConfig
 
 __version__ = "0.1.0"

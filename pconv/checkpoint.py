@@ -3,8 +3,10 @@
 Metadata keys (all strings, as safetensors requires):
 
 * ``format`` = ``"pconv"`` and ``format_version``;
-* ``config``: the :class:`pconv.unet.UNetConfig` as JSON (input normalisation and training
-  resolution included);
+* ``architecture``: the network's name in :mod:`pconv.architectures` (files written before this
+  key existed are recognised from their config: they are all PConv U-Nets);
+* ``config``: that architecture's config as JSON (for the U-Net :class:`pconv.unet.UNetConfig`:
+  input normalisation and training resolution included);
 * ``mask_convention``: how masks are read (fixed; stored so a reader of the file knows);
 * anything else the writer adds (licence, source, training data, loss used ...).
 
@@ -14,18 +16,20 @@ says how to convert it.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
+from pconv.architectures import Architecture, architecture_of, config_of, detect, unwrap
 from pconv.errors import CheckpointError
 from pconv.io import replace_atomically
-from pconv.unet import PConvUNet, UNetConfig
 
 FORMAT = "pconv"
 FORMAT_VERSION = "1"
@@ -34,7 +38,7 @@ WEIGHTS_NAME = "model.safetensors"
 
 
 def save_model(
-    model: PConvUNet,
+    model: nn.Module,
     path: str | os.PathLike[str],
     metadata: dict[str, str] | None = None,
     dtype: torch.dtype | None = None,
@@ -43,8 +47,9 @@ def save_model(
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path / WEIGHTS_NAME
+    inner = unwrap(model)  # DDP and torch.compile wrappers would rename the keys
     tensors = {}
-    for name, tensor in model.state_dict().items():
+    for name, tensor in inner.state_dict().items():
         t = tensor.detach().to("cpu")
         if dtype is not None and t.is_floating_point():
             t = t.to(dtype)
@@ -53,7 +58,8 @@ def save_model(
     meta.update(
         format=FORMAT,
         format_version=FORMAT_VERSION,
-        config=model.config.to_json(),
+        architecture=architecture_of(inner).name,
+        config=inner.config.to_json(),
         mask_convention=MASK_CONVENTION,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,33 +122,57 @@ def layout_mismatch(
     return "; ".join(parts) or None
 
 
+@dataclass(frozen=True)
+class Inspected:
+    """What a weights file's header says: its architecture, config and metadata."""
+
+    architecture: Architecture
+    config: Any
+    metadata: dict[str, str]
+
+
+def _header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: truncated or corrupt weights ({exc})") from None
+
+
+def inspect_weights(path: str | os.PathLike[str]) -> Inspected:
+    """Everything short of reading tensors: our format, a registered architecture and config,
+    and tensor names and shapes (from the header) that fit it. The one check every reader of
+    weights files goes through."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        arch = detect(meta)
+        config = config_of(arch, meta)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    detail = layout_mismatch(arch.expected_shapes(config), _header_shapes(path))
+    if detail:
+        raise CheckpointError(
+            f"{path}: weights do not fit the architecture its config names ({detail})"
+        )
+    return Inspected(arch, config, meta)
+
+
 def load_weights(
     path: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[PConvUNet, dict[str, str]]:
+) -> tuple[nn.Module, dict[str, str]]:
     """Build the model the file describes and load its weights; returns (model, metadata)."""
     path = Path(path)
-    meta = read_metadata(path)
-    try:
-        config = UNetConfig.from_dict(json.loads(meta["config"]))
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path}: invalid model config in metadata ({exc})") from None
-    model = PConvUNet(config)
+    found = inspect_weights(path)
+    model = found.architecture.build(found.config)
     try:
         with safe_open(str(path), framework="pt") as fh:
             state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: truncated or corrupt weights ({exc})") from None
     expected = model.state_dict()
-    detail = layout_mismatch(
-        {k: tuple(v.shape) for k, v in expected.items()},
-        {k: tuple(v.shape) for k, v in state.items()},
-    )
-    if detail:
-        raise CheckpointError(
-            f"{path}: weights do not fit the architecture its config names ({detail})"
-        )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.to(device=device, dtype=dtype).eval()
-    return model, meta
+    return model, found.metadata

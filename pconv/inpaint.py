@@ -32,12 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
+from pconv.architectures import input_multiple, is_gated, training_resolution
 from pconv.errors import InputError
 from pconv.io import MASK_THRESHOLD, hole_to_valid, resize_mask
 from pconv.smooth import smooth_fill
-from pconv.unet import PConvUNet, blend
+from pconv.unet import blend
 
 DTYPES = {
     "fp32": None,
@@ -210,11 +211,11 @@ def _downscale(image: Tensor, valid: Tensor, size: tuple[int, int]) -> tuple[Ten
 
 
 def _padded(
-    model: PConvUNet, image: Tensor, valid: Tensor, device: torch.device
+    model: nn.Module, image: Tensor, valid: Tensor, device: torch.device
 ) -> tuple[Tensor, Tensor]:
     """A crop and its mask reflect-padded to the model's multiple, on ``device``."""
     h, w = image.shape[-2:]
-    m = model.config.multiple
+    m = input_multiple(model)
     pad_h, pad_w = (-h) % m, (-w) % m
     return _reflect_pad(image, pad_h, pad_w).to(device), _reflect_pad(valid, pad_h, pad_w).to(
         device
@@ -232,7 +233,7 @@ def _inference(device: torch.device, amp: torch.dtype | None) -> contextlib.Exit
 
 
 def _run_model(
-    model: PConvUNet, image: Tensor, valid: Tensor, device: torch.device, amp: torch.dtype | None
+    model: nn.Module, image: Tensor, valid: Tensor, device: torch.device, amp: torch.dtype | None
 ) -> Tensor:
     """Model on one crop ``[1,3,h,w]`` of any size; returns the composite at that size."""
     h, w = image.shape[-2:]
@@ -244,7 +245,7 @@ def _run_model(
 
 
 def _run_upscaled(
-    model: PConvUNet,
+    model: nn.Module,
     crop: Tensor,
     crop_valid: Tensor,
     size: tuple[int, int],
@@ -259,7 +260,7 @@ def _run_upscaled(
     """
     ch, cw = crop.shape[-2:]
     small, small_valid = _downscale(crop, crop_valid, size)
-    if model.config.prior == "none":
+    if not is_gated(model):
         filled = _run_model(model, small, small_valid, device, amp)
         return F.interpolate(filled, size=(ch, cw), mode="bicubic", align_corners=False).clamp(0, 1)
     x, v = _padded(model, small, small_valid, device)
@@ -345,10 +346,10 @@ def _jobs(hole: Tensor, res: int) -> list[_Job]:
 
 
 def _inpaint_one(
-    model: PConvUNet, image: Tensor, hole: Tensor, device: torch.device, amp: torch.dtype | None
+    model: nn.Module, image: Tensor, hole: Tensor, device: torch.device, amp: torch.dtype | None
 ) -> Tensor:
     """One image ``[3,H,W]`` with its hole map ``[H,W]``."""
-    res = model.config.resolution
+    res = training_resolution(model)
     h, w = hole.shape
     result = torch.where(hole, torch.zeros(()), image)  # holes zeroed: hole-agnostic
     for job in _jobs(hole, res):
@@ -370,7 +371,7 @@ def _inpaint_one(
 def inpaint(
     image: object,
     mask: object,
-    model: PConvUNet,
+    model: nn.Module,
     *,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
@@ -383,7 +384,8 @@ def inpaint(
             or a tensor ``[3,H,W]``/``[B,3,H,W]`` in [0,1].
         mask: same size as the image, **white / True / 1 = fill this**; ``[H,W]`` (shared by a
             batch) or ``[B,H,W]``; soft masks are binarised at 0.5.
-        model: a :class:`pconv.PConvUNet` (e.g. from :func:`pconv.load_model`).
+        model: any registered architecture (:mod:`pconv.architectures`), e.g. from
+            :func:`pconv.load_model`.
         device: ``"auto"`` (default: CUDA, MPS, CPU), or any torch device.
         dtype: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
         resize_mask_to_image: resize a mask of another size (nearest) instead of refusing it.

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pconv.architectures import Architecture, register_architecture
 from pconv.layer import PartialConv2d
 from pconv.smooth import smooth_fill
 
@@ -288,3 +289,38 @@ def add_smooth_prior(model: PConvUNet, gate: float = 0.5) -> PConvUNet:
     weights["decoders.0.conv.weight"], weights["decoders.0.conv.bias"] = w, b
     gated.load_state_dict(weights)
     return gated.to(next(model.parameters()).device).train(model.training)
+
+
+def _describe(config: UNetConfig) -> str:
+    parts = [
+        f"PConv U-Net (Liu et al., ECCV 2018), {config.depth} levels, widths {config.widths}, "
+        "nearest-neighbour upsampling, decoder input [upsampled, skip]"
+    ]
+    if config.prior != "none":
+        parts.append(f"{config.prior} prior (a learned gate to pconv.smooth's thin-plate fill)")
+    if config.head != "none":
+        parts.append(f"{config.head} output head (LeakyReLU -> 1x1 conv -> sigmoid)")
+    return "; ".join(parts)
+
+
+def _recognise(meta: dict[str, str]) -> bool:
+    """Files written before the "architecture" key existed were all PConv U-Nets."""
+    try:
+        return "depth" in json.loads(meta.get("config", ""))
+    except ValueError:
+        return False
+
+
+UNET = register_architecture(
+    Architecture(
+        name="pconv-unet",
+        config_type=UNetConfig,
+        module_type=PConvUNet,
+        build=PConvUNet,
+        recognise=_recognise,
+        multiple=lambda config: config.multiple,
+        resolution=lambda config: config.resolution,
+        describe=_describe,
+        gated=lambda config: config.prior != "none",
+    )
+)

@@ -198,7 +198,7 @@ def test_keras_conversion_is_exact_with_its_sigmoid_head(tmp_path, real_inputs):
     with torch.no_grad():
         ours = model(image.float(), valid.float()).double()
     _assert_close(ours, theirs)
-    meta = json.loads(conversion.metadata()["conversion"])
+    meta = conversion.record()
     assert meta["exact"] is True and meta["measured"]["max_abs_diff"] < 1e-4
 
 

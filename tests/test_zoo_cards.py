@@ -25,7 +25,7 @@ from zoo.card import (
     LICENCE_DIR,
     LICENCE_NAME,
     LICENCE_TEXTS,
-    entry_metadata,
+    entry_info,
     hub_config,
     licence_text,
     model_card,
@@ -56,7 +56,7 @@ def _section(card: str, title: str) -> str:
 
 def _card_for(entry: registry.ModelEntry, conversion: dict | None = None) -> str:
     """The card the entry's weights would get, without converting anything."""
-    meta = entry_metadata(entry)
+    meta = entry_info(entry).to_metadata()
     meta["config"] = UNetConfig.paper256(input_mean=(0.5,) * 3, input_std=(0.5,) * 3).to_json()
     if conversion is not None:
         meta["conversion"] = json.dumps(conversion)
@@ -70,8 +70,11 @@ def _card_for(entry: registry.ModelEntry, conversion: dict | None = None) -> str
 def test_every_entry_states_its_data_terms_apart_from_its_licence(name):
     entry = registry.REGISTRY[name]
     assert entry.data_terms.strip() and entry.data_terms != entry.licence
-    assert entry_metadata(entry)["data_terms"] == entry.data_terms
-    meta = {**entry_metadata(entry), "config": UNetConfig(depth=4, resolution=64).to_json()}
+    assert entry_info(entry).to_metadata()["data_terms"] == entry.data_terms
+    meta = {
+        **entry_info(entry).to_metadata(),
+        "config": UNetConfig(depth=4, resolution=64).to_json(),
+    }
     assert hub_config(meta, "0" * 64)["data_terms"] == entry.data_terms
     if name in NON_COMMERCIAL:
         assert "non-commercial" in entry.data_terms

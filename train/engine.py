@@ -30,9 +30,9 @@ from tqdm import tqdm
 
 from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError, PConvError
+from pconv.loader import resolve_weights
 from pconv.losses import InpaintingLoss
 from pconv.losses.inpainting import TERM_NAMES
-from pconv.models import resolve_weights
 from pconv.unet import PConvUNet, UNetConfig, add_smooth_prior
 from train import export, state
 from train.config import ConfigError, TrainConfig, with_model

@@ -12,10 +12,13 @@ import shutil
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
+from torch import nn
 
 import pconv
+from pconv.architectures import config_of, detect, get_architecture
 from pconv.checkpoint import WEIGHTS_NAME, save_model
-from pconv.unet import PConvUNet, UNetConfig
+from pconv.errors import CheckpointError
+from pconv.model_info import ModelInfo
 from zoo.convert.common import Conversion
 from zoo.files import sha256_file, staging_folder, verify_weights, write_sha256_sidecar
 from zoo.registry import ModelEntry, ZooError, is_registered
@@ -51,53 +54,51 @@ REQUIRED_SECTIONS = (
 )
 
 
-def entry_metadata(
+def entry_info(
     entry: ModelEntry, conversion: Conversion | None = None, upstream_sha256: str | None = None
-) -> dict[str, str]:
-    """The metadata a registry entry's weights file carries (all strings, as safetensors wants)."""
-    meta = {
-        "name": entry.name,
-        "summary": entry.summary,
-        "licence": entry.licence,
-        "data_terms": entry.data_terms,
-        "source": entry.source,
-        "datasets": json.dumps(list(entry.datasets)),
-        "resolution": str(entry.resolution),
-        "evaluation": json.dumps(
-            [
-                {
-                    "dataset": e.dataset,
-                    "metrics": e.metrics,
-                    "protocol": e.protocol,
-                    "reported_by": e.reported_by,
-                }
-                for e in entry.evaluation
-            ]
-        ),
-        "limitations": json.dumps(list(entry.limitations)),
-        "upstream_mask_convention": entry.mask_convention,
-        "version": f"zoo-{ZOO_FORMAT}/pconv-{pconv.__version__}",
-    }
-    if entry.repo_id:
-        meta["hub_repo_id"] = entry.repo_id
+) -> ModelInfo:
+    """The record a registry entry's weights file carries."""
+    info = ModelInfo(
+        name=entry.name,
+        summary=entry.summary,
+        licence=entry.licence,
+        data_terms=entry.data_terms,
+        source=entry.source,
+        datasets=list(entry.datasets),
+        resolution=entry.resolution,
+        evaluation=[
+            {
+                "dataset": e.dataset,
+                "metrics": e.metrics,
+                "protocol": e.protocol,
+                "reported_by": e.reported_by,
+            }
+            for e in entry.evaluation
+        ],
+        limitations=list(entry.limitations),
+        hub_repo_id=entry.repo_id or "",
+        version=f"zoo-{ZOO_FORMAT}/pconv-{pconv.__version__}",
+        upstream={"upstream_mask_convention": entry.mask_convention},
+        conversion=conversion.record() if conversion is not None else None,
+    )
     up = entry.upstream
     if up is not None:
-        meta.update(
+        info.upstream.update(
             source_url=up.url,
             homepage=up.homepage,
             upstream_file=up.filename,
             upstream_licence=up.licence,
             copyright=up.copyright,
             citation=up.citation,
-        )
-        meta["upstream_sha256_pinned"] = (
-            "full" if up.sha256 else (f"prefix {up.sha256_prefix}" if up.sha256_prefix else "no")
+            upstream_sha256_pinned=(
+                "full"
+                if up.sha256
+                else (f"prefix {up.sha256_prefix}" if up.sha256_prefix else "no")
+            ),
         )
     if upstream_sha256:
-        meta["upstream_sha256"] = upstream_sha256
-    if conversion is not None:
-        meta.update(conversion.metadata())
-    return meta
+        info.upstream["upstream_sha256"] = upstream_sha256
+    return info
 
 
 def licence_text(licence: str, notice: str = "") -> str | None:
@@ -113,24 +114,18 @@ def licence_text(licence: str, notice: str = "") -> str | None:
     return f"{notice}\n\n{text}" if notice else text
 
 
-def data_terms(meta: dict[str, str]) -> str:
+def data_terms(info: ModelInfo) -> str:
     """The training data's terms as the weights record them (``data_terms``; the trainer's
-    ``licence_note`` for files it wrote), or ``""`` if they do not."""
-    return meta.get("data_terms") or meta.get("licence_note") or ""
-
-
-def _json(meta: dict[str, str], key: str, default: object) -> object:
-    try:
-        return json.loads(meta[key]) if key in meta else default
-    except ValueError:
-        return default
+    ``licence_note`` for files it wrote before it recorded them), or ``""`` if they do not."""
+    return info.data_terms or info.notes.get("licence_note", "")
 
 
 def hub_config(meta: dict[str, str], weights_sha256: str) -> dict[str, object]:
     config = json.loads(meta["config"])
+    info = ModelInfo.from_metadata(meta)
     return {
         "library_name": "pconv",
-        "architecture": "PConvUNet",
+        "architecture": detect(meta).name,
         "format": meta.get("format", "pconv"),
         "format_version": meta.get("format_version", "1"),
         "config": config,
@@ -138,23 +133,16 @@ def hub_config(meta: dict[str, str], weights_sha256: str) -> dict[str, object]:
         "input_mean": config.get("input_mean"),
         "input_std": config.get("input_std"),
         "mask_convention": meta.get("mask_convention"),
-        "name": meta.get("name"),
-        "licence": meta.get("licence"),
-        "data_terms": data_terms(meta) or None,
-        "source": meta.get("source"),
-        "source_url": meta.get("source_url"),
-        "datasets": _json(meta, "datasets", []),
-        "version": meta.get("version"),
-        "conversion": _json(meta, "conversion", None),
+        "name": info.name or None,
+        "licence": info.licence,
+        "data_terms": data_terms(info) or None,
+        "source": info.source or None,
+        "source_url": info.upstream.get("source_url"),
+        "datasets": info.datasets,
+        "version": info.version or None,
+        "conversion": info.conversion,
         "weights": {"filename": WEIGHTS_NAME, "sha256": weights_sha256},
     }
-
-
-def _params(config: UNetConfig) -> int:
-    import torch
-
-    with torch.device("meta"):
-        return sum(p.numel() for p in PConvUNet(config).parameters())
 
 
 def _value(value: object) -> str:
@@ -219,15 +207,15 @@ def _usage(name: str, repo: str) -> list[str]:
     ]
 
 
-def _licence_section(meta: dict[str, str]) -> list[str]:
+def _licence_section(info: ModelInfo) -> list[str]:
     """Three separate statements: the weights' licence (with its holder's notice), the training
     data's terms, and pconv's code licence. A permissive weights licence says nothing about the
     data behind the weights, and a user deciding on a product must see both."""
-    licence = meta.get("licence", "other")
-    notice = meta.get("copyright", "")
+    licence = info.licence
+    notice = info.upstream.get("copyright", "")
     weights = f"- **Weights**: {licence}"
-    if meta.get("homepage"):
-        weights += f", as published upstream by their authors ({meta['homepage']})"
+    if info.upstream.get("homepage"):
+        weights += f", as published upstream by their authors ({info.upstream['homepage']})"
     weights += "."
     if notice:
         weights += f" {notice}" + ("" if notice.endswith(".") else ".")
@@ -236,7 +224,7 @@ def _licence_section(meta: dict[str, str]) -> list[str]:
             f" This notice and the licence text (`{LICENCE_NAME}`, next to the weights) must "
             "accompany every copy of the weights."
         )
-    terms = data_terms(meta)
+    terms = data_terms(info)
     if terms:
         data = (
             f"- **Training data**: {terms} These are the data owners' terms, apart from the "
@@ -244,53 +232,92 @@ def _licence_section(meta: dict[str, str]) -> list[str]:
             "weights in a product."
         )
     else:
-        datasets = ", ".join(_json(meta, "datasets", []) or []) or "not recorded"  # type: ignore[arg-type]
+        datasets = ", ".join(info.datasets) or "not recorded"
         data = (
             f"- **Training data** ({datasets}): its terms are not recorded in the weights' "
             "metadata; check each dataset's terms before using the weights in a product."
         )
     code = (
         f"- **Code**: pconv, which converted these weights and runs them, is {CODE_LICENCE}."
-        if "conversion" in meta
+        if info.conversion is not None
         else f"- **Code**: pconv, which runs these weights, is {CODE_LICENCE}."
     )
     return ["## License", "", weights, data, code, ""]
 
 
-def model_card(meta: dict[str, str], weights_sha256: str, repo_id: str | None = None) -> str:
-    """The Hub card for weights with metadata ``meta``; ``repo_id`` (default: the entry's Hub
-    repo recorded in ``meta``) is the repository the usage examples download from."""
-    config = UNetConfig.from_dict(json.loads(meta["config"]))
-    name = meta.get("name", "pconv model")
-    licence = meta.get("licence", "other")
+def _training_lines(info: ModelInfo) -> list[str]:
+    """How ``python -m train`` made the weights, from the trainer's record."""
+    t = info.training or {}
+    loss = info.loss or {}
+    backbone = loss.get("backbone", {})
+    lines = [
+        f"- Data: {', '.join(t.get('data', []))}: {t.get('images')} training images"
+        f" ({t.get('skipped', 0)} unreadable skipped).",
+        f"- Steps: {t.get('steps')} ({t.get('phase1_steps')} at lr {t.get('lr')} with "
+        f"BatchNorm on, {t.get('phase2_steps')} at lr {t.get('finetune_lr')} with the "
+        f"encoder's BatchNorm frozen), Adam, batch {t.get('batch_size')} x {t.get('world')} "
+        f"process(es), crops of {info.resolution} px ({t.get('crop')}).",
+        f"- Started from: {t.get('init') or 'random initialisation'}.",
+        f"- Masks: {t.get('masks')}.",
+        f"- Loss: {loss.get('loss')} with weights {loss.get('weights')}; perceptual backbone "
+        f"{backbone.get('name')} (faithful to the paper: {backbone.get('faithful')}).",
+        f"- Precision {t.get('precision', t.get('amp'))}; hardware: "
+        f"{info.notes.get('hardware', 'not recorded')}; {float(t.get('hours', 0)):.2f} h.",
+    ]
+    if info.notes.get("command"):
+        lines.append(f"- Command: `{info.notes['command']}`")
+    return lines
+
+
+def model_card(
+    meta: dict[str, str], weights_sha256: str, repo_id: str | None = None, draft: bool = False
+) -> str:
+    """The card for weights with metadata ``meta``: the Hub's README for zoo builds and
+    publishing, and (``draft=True``) the trainer's ``MODEL_CARD.md``, which a person completes
+    before publishing. ``repo_id`` (default: the Hub repo recorded in ``meta``) is the
+    repository the usage examples download from."""
+    arch = detect(meta)
+    config = config_of(arch, meta)
+    info = ModelInfo.from_metadata(meta)
+    name = info.name or "pconv model"
+    licence = info.licence
     hub_licence = HUB_LICENSES.get(licence.lower(), "other")
-    datasets = list(_json(meta, "datasets", []))  # type: ignore[arg-type]
     data = ModelCardData(
         license=hub_licence,
-        datasets=datasets or None,
+        datasets=info.datasets or None,
         tags=list(TAGS),
         library_name="pconv",
         pipeline_tag="image-to-image",
         **({"license_name": licence} if hub_licence == "other" else {}),
     )
-    repo = repo_id or meta.get("hub_repo_id", "")
-    conversion = _json(meta, "conversion", None) or {}
-    evaluation = _json(meta, "evaluation", []) or []
-    limitations = _json(meta, "limitations", []) or []
+    repo = repo_id or info.hub_repo_id
+    conversion = info.conversion or {}
+    upstream = info.upstream
 
     lines = [f"# {name}: image inpainting with partial convolutions", ""]
-    lines += [meta.get("summary", ""), ""]
+    if draft:
+        lines += [
+            "> Draft written by `python -m train`. Fill in what only you know (what the images "
+            "are, who may use them), then run `python -m zoo publish` on this folder: it "
+            "uploads this file as the card (a `README.md` next to it wins).",
+            "",
+        ]
+    lines += [info.summary, ""]
     lines += [
         "## Model",
         "",
-        f"- Architecture: PConv U-Net (Liu et al., ECCV 2018), {config.depth} levels, widths "
-        f"{config.widths}, {_params(config) / 1e6:.1f} M parameters, nearest-neighbour "
-        "upsampling, decoder input [upsampled, skip].",
-        f"- Training resolution: {config.resolution}x{config.resolution}; inputs must be "
-        f"multiples of {config.multiple} (`pconv.inpaint` pads, crops and rescales for you).",
-        "- Input: RGB in [0, 1] and a mask, 1 = known pixel (user-facing masks: white = fill). "
-        f"The input normalisation (mean {list(config.input_mean)}, std "
-        f"{list(config.input_std)}) is applied inside the model.",
+        f"- Architecture (`{arch.name}`): {arch.describe(config)}; "
+        f"{arch.parameter_count(config) / 1e6:.2f} M parameters.",
+        f"- Training resolution: {arch.resolution(config)}x{arch.resolution(config)}; inputs "
+        f"must be multiples of {arch.multiple(config)} (`pconv.inpaint` pads, crops and "
+        "rescales for you).",
+        "- Input: RGB in [0, 1] and a mask, 1 = known pixel (user-facing masks: white = fill)"
+        + (
+            f". The input normalisation (mean {list(config.input_mean)}, std "
+            f"{list(config.input_std)}) is applied inside the model."
+            if hasattr(config, "input_mean")
+            else "."
+        ),
         "- Format: `model.safetensors` (never pickled code); its metadata holds the "
         "architecture config, normalisation, resolution, mask convention, licence, training "
         "data's terms and source.",
@@ -299,16 +326,14 @@ def model_card(meta: dict[str, str], weights_sha256: str, repo_id: str | None = 
     ]
     lines += _usage(name, repo)
     lines += ["## How it was made", ""]
-    if meta.get("source"):
+    if info.source:
+        homepage = upstream.get("homepage")
+        lines.append(f"- Source: {info.source}" + (f" ({homepage})" if homepage else ""))
+    if upstream.get("source_url"):
         lines.append(
-            f"- Source: {meta['source']}"
-            + (f" ({meta['homepage']})" if meta.get("homepage") else "")
-        )
-    if meta.get("source_url"):
-        lines.append(
-            f"- Upstream file: `{meta.get('upstream_file', '')}` from "
-            f"{meta['source_url']}, sha256 `{meta.get('upstream_sha256', 'unknown')}` "
-            f"(pinned: {meta.get('upstream_sha256_pinned', 'no')})."
+            f"- Upstream file: `{upstream.get('upstream_file', '')}` from "
+            f"{upstream['source_url']}, sha256 `{upstream.get('upstream_sha256', 'unknown')}` "
+            f"(pinned: {upstream.get('upstream_sha256_pinned', 'no')})."
         )
     if conversion:
         exact = "exact" if conversion.get("exact") else "approximate"
@@ -327,30 +352,39 @@ def model_card(meta: dict[str, str], weights_sha256: str, repo_id: str | None = 
                 "network, [0, 1] scale):"
             )
             lines += [f"  - {key.replace('_', ' ')}: {_value(v)}" for key, v in measured.items()]
-    elif "source" not in meta:
+    if info.training is not None:
+        lines += _training_lines(info)
+    elif not info.source and not conversion:
         lines.append("- Trained with pconv.")
     lines.append("")
     lines += ["## Evaluation", ""]
-    if evaluation:
-        metric_names = sorted({m for e in evaluation for m in e["metrics"]})
+    if info.evaluation:
+        metric_names = sorted({m for e in info.evaluation for m in e["metrics"]})
         lines.append("| Dataset | " + " | ".join(metric_names) + " | Protocol | Reported by |")
         lines.append("|" + "---|" * (len(metric_names) + 3))
-        for e in evaluation:
+        for e in info.evaluation:
             values = " | ".join(str(e["metrics"].get(m, "")) for m in metric_names)
             lines.append(f"| {e['dataset']} | {values} | {e['protocol']} | {e['reported_by']} |")
-        lines += ["", "Figures as published upstream (not re-measured here).", ""]
+        published = info.training is None
+        lines += [
+            "",
+            "Figures as published upstream (not re-measured here)."
+            if published
+            else "Figures from the trainer's validation images (see the protocol).",
+            "",
+        ]
     else:
         lines += ["No evaluation figures were published for these weights.", ""]
     lines += ["## Limitations", ""]
-    lines += [f"- {item}" for item in limitations] or ["- None documented."]
+    lines += [f"- {item}" for item in info.limitations] or ["- None documented."]
     lines += [
         "- Partial-convolution inpainting fills small and medium holes plausibly; large holes "
         "come out blurry, and it invents content: do not use it where authenticity matters.",
         "",
     ]
-    lines += _licence_section(meta)
-    if meta.get("citation"):
-        lines += ["## Citation", "", "```bibtex", meta["citation"], "```", ""]
+    lines += _licence_section(info)
+    if upstream.get("citation"):
+        lines += ["## Citation", "", "```bibtex", upstream["citation"], "```", ""]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
     return str(card)
 
@@ -368,7 +402,7 @@ def write_card_files(folder: Path, weights: Path, repo_id: str | None = None) ->
 
 
 def write_folder(
-    model: PConvUNet,
+    model: nn.Module,
     out_dir: Path,
     *,
     entry: ModelEntry | None = None,
@@ -378,9 +412,10 @@ def write_folder(
 ) -> Path:
     """Save ``model`` with full metadata and its card files (config, card, licence, sha256);
     ``out_dir`` replaced atomically."""
-    meta = entry_metadata(entry, conversion, upstream_sha256) if entry is not None else {}
-    if conversion is not None and entry is None:
-        meta.update(conversion.metadata())
+    if entry is not None:
+        meta = entry_info(entry, conversion, upstream_sha256).to_metadata()
+    else:
+        meta = {} if conversion is None else ModelInfo(conversion=conversion.record()).to_metadata()
     meta.update(metadata or {})
     with staging_folder(Path(out_dir)) as tmp:
         weights = save_model(model, tmp / WEIGHTS_NAME, meta)
@@ -440,8 +475,8 @@ def validate_folder(folder: Path) -> dict[str, object]:
         if config.get("config") != json.loads(meta["config"]):
             problems.append(f"{CONFIG_NAME}: architecture differs from the weights' metadata")
         try:
-            UNetConfig.from_dict(config["config"])  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError) as exc:
+            get_architecture(str(config["architecture"])).config_from_dict(config["config"])
+        except (KeyError, TypeError, ValueError, CheckpointError) as exc:
             problems.append(f"{CONFIG_NAME}: invalid architecture config ({exc})")
         if (config.get("weights") or {}).get("sha256") != digest:  # type: ignore[union-attr]
             problems.append(f"{CONFIG_NAME}: sha256 does not match {WEIGHTS_NAME}")

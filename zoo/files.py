@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError, safe_open
-
-from pconv.checkpoint import WEIGHTS_NAME, layout_mismatch, read_metadata
+from pconv.checkpoint import WEIGHTS_NAME, inspect_weights
 from pconv.errors import CheckpointError
-from pconv.unet import PConvUNet, UNetConfig
 from zoo.registry import ZooError
 
 SHA256_SUFFIX = ".sha256"
@@ -68,25 +63,6 @@ def check_sha256(
     return actual
 
 
-def check_architecture(path: Path, meta: dict[str, str], label: str) -> UNetConfig:
-    """The tensors' names and shapes (from the header alone) fit the config in the metadata."""
-    try:
-        config = UNetConfig.from_dict(json.loads(meta["config"]))
-    except (ValueError, TypeError) as exc:
-        raise ZooError(f"{label}: invalid model config in metadata ({exc})") from None
-    with torch.device("meta"):  # shapes only: no memory, no initialisation
-        expected = {k: tuple(v.shape) for k, v in PConvUNet(config).state_dict().items()}
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            found = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ZooError(f"{label}: truncated or corrupt weights ({exc})") from None
-    detail = layout_mismatch(expected, found)
-    if detail:
-        raise ZooError(f"{label}: weights do not fit the architecture in its config ({detail})")
-    return config
-
-
 def verify_weights(
     path: Path, *, sha256: str | None = None, label: str | None = None
 ) -> dict[str, str]:
@@ -96,11 +72,9 @@ def verify_weights(
     if sha256 is not None:
         check_sha256(path, sha256, label=label)
     try:
-        meta = read_metadata(path)
+        return inspect_weights(path).metadata
     except CheckpointError as exc:
         raise ZooError(f"{label}: {str(exc).removeprefix(f'{path}: ')}") from None
-    check_architecture(path, meta, label)
-    return meta
 
 
 def weights_in(path: Path) -> Path:

@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 from tqdm import tqdm
 
 from pconv.errors import InputError, PConvError
 from pconv.inpaint import DTYPES, inpaint
 from pconv.io import list_images, load_image, load_mask, save_image
-from pconv.models import load_model
-from pconv.unet import PConvUNet
+from pconv.loader import load_model
 
 MASK_SUFFIXES = ("", "_mask", "-mask", ".mask")
 
@@ -62,7 +62,7 @@ def _find_mask(masks: Path, stem: str) -> Path | None:
 
 
 def _inpaint_file(
-    model: PConvUNet, image: Path, mask: Path, output: Path, args: argparse.Namespace
+    model: nn.Module, image: Path, mask: Path, output: Path, args: argparse.Namespace
 ) -> str:
     """Inpaint one pair; returns a short word for the summary."""
     pixels = load_image(image)
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     return _run_folder(model, args)
 
 
-def _run_folder(model: PConvUNet, args: argparse.Namespace) -> int:
+def _run_folder(model: nn.Module, args: argparse.Namespace) -> int:
     images = list_images(args.image)
     if not images:
         raise InputError(f"{args.image}: no images found")

@@ -26,7 +26,6 @@ written from the upstream's layer formula, independent of :mod:`pconv.layer`), w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -120,18 +119,14 @@ class Conversion:
     #: the same comparison on real photos with irregular holes (:func:`measure_on_photos`)
     measured: dict[str, object] = field(default_factory=dict)
 
-    def metadata(self) -> dict[str, str]:
+    def record(self) -> dict[str, object]:
+        """What the weights' :class:`pconv.model_info.ModelInfo` keeps of the conversion."""
         return {
-            "conversion": json.dumps(
-                {
-                    "layout": self.layout,
-                    "exact": self.exact,
-                    "max_abs_diff": self.max_abs_diff,
-                    "measured": self.measured,
-                    "notes": self.notes,
-                },
-                sort_keys=True,
-            )
+            "layout": self.layout,
+            "exact": self.exact,
+            "max_abs_diff": self.max_abs_diff,
+            "measured": self.measured,
+            "notes": self.notes,
         }
 
 

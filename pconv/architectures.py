@@ -1,0 +1,143 @@
+"""One registry of the networks pconv can build, recognise, load and run.
+
+In the spirit of spandrel's ``Architecture`` and timm's ``register_model``: each network
+registers, once, next to its own code, everything the rest of the project needs to know about it
+
+* its config type (a frozen dataclass with ``from_dict`` / ``to_json``) and its module type;
+* how to build it from a config;
+* how to recognise its weights file from the file's own metadata (never from the file name);
+* the call contract: the input multiple its sides must be padded to, the resolution it was
+  trained at (the scale inference works at) and the precisions it runs in.
+
+Weights loading, :func:`pconv.inpaint`, the zoo, the trainer, the nodes and the demo go through
+this registry, so adding a network means registering it here and nowhere else. Every registered
+module is called ``model(image [B,3,H,W] in [0,1], valid [B,1,H,W], 1 = known)`` and returns the
+prediction in ``[0,1]``; ``model.predict(image, valid)`` returns ``(prediction, gate)`` where the
+gate (or None) blends the prediction with :func:`pconv.smooth.smooth_fill`, so that inference at
+a reduced scale can compute that fill at full resolution.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from pconv.errors import CheckpointError
+
+#: The precisions the library, the trainer and the front ends speak of.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class ArchConfig(Protocol):
+    """What a registered config type provides."""
+
+    def to_json(self) -> str: ...
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ArchConfig: ...
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registered network: build, recognise and run it without naming its classes."""
+
+    name: str  # stored in the weights' metadata as "architecture"
+    config_type: type
+    module_type: type[nn.Module]
+    build: Callable[[Any], nn.Module]
+    #: does a weights file's metadata (from a writer that predates the "architecture" key)
+    #: describe this network? Files that carry the key are matched by name.
+    recognise: Callable[[Mapping[str, str]], bool]
+    multiple: Callable[[Any], int]  # input sides must be multiples of this
+    resolution: Callable[[Any], int]  # the training resolution: the scale inference works at
+    describe: Callable[[Any], str]  # one line for model cards: shape, widths, heads
+    #: does ``predict`` return a gate to the smooth fill (inference then upscales only the
+    #: prediction and gate, and computes the fill at full resolution)?
+    gated: Callable[[Any], bool] = lambda config: False
+    precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
+
+    def config_from_dict(self, data: dict) -> Any:
+        return self.config_type.from_dict(data)
+
+    def expected_shapes(self, config: Any) -> dict[str, tuple[int, ...]]:
+        """Tensor names and shapes of a state dict for ``config``; no memory is allocated."""
+        with torch.device("meta"):
+            return {k: tuple(v.shape) for k, v in self.build(config).state_dict().items()}
+
+    def parameter_count(self, config: Any) -> int:
+        with torch.device("meta"):
+            return sum(p.numel() for p in self.build(config).parameters())
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register_architecture(arch: Architecture) -> Architecture:
+    """Add ``arch`` to the registry (once per name)."""
+    if arch.name in ARCHITECTURES and ARCHITECTURES[arch.name] != arch:
+        raise ValueError(f"architecture {arch.name!r} is registered already")
+    ARCHITECTURES[arch.name] = arch
+    return arch
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        known = ", ".join(ARCHITECTURES) or "none"
+        raise CheckpointError(f"unknown architecture {name!r} (known: {known})") from None
+
+
+def architecture_of(model: nn.Module) -> Architecture:
+    """The registered architecture of a model (also inside DDP or ``torch.compile`` wrappers)."""
+    inner = getattr(model, "_orig_mod", model)  # torch.compile
+    inner = getattr(inner, "module", inner)  # DistributedDataParallel
+    for arch in ARCHITECTURES.values():
+        if isinstance(inner, arch.module_type):
+            return arch
+    raise TypeError(f"{type(model).__name__} is not a registered pconv architecture")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The registered module inside DDP or ``torch.compile`` wrappers."""
+    inner = getattr(model, "_orig_mod", model)
+    return getattr(inner, "module", inner)
+
+
+def detect(meta: Mapping[str, str]) -> Architecture:
+    """The architecture a weights file's metadata describes."""
+    name = meta.get("architecture")
+    if name is not None:
+        return get_architecture(name)
+    for arch in ARCHITECTURES.values():
+        if arch.recognise(meta):
+            return arch
+    raise CheckpointError("its metadata names no known architecture")
+
+
+def config_of(arch: Architecture, meta: Mapping[str, str]) -> Any:
+    """The architecture config stored in a weights file's metadata."""
+    try:
+        return arch.config_from_dict(json.loads(meta["config"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"invalid {arch.name} config in metadata ({exc})") from None
+
+
+def input_multiple(model: nn.Module) -> int:
+    """Sides of the model's input must be multiples of this (inference pads to it)."""
+    return architecture_of(model).multiple(unwrap(model).config)
+
+
+def training_resolution(model: nn.Module) -> int:
+    """The resolution the model was trained at: the scale inference works at."""
+    return architecture_of(model).resolution(unwrap(model).config)
+
+
+def is_gated(model: nn.Module) -> bool:
+    """Whether the model blends its prediction with the smooth fill through a gate."""
+    return architecture_of(model).gated(unwrap(model).config)
