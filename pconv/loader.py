@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from pconv.checkpoint import WEIGHTS_NAME, load_weights
 from pconv.errors import CheckpointError
 from pconv.inpaint import pick_device
-from pconv.unet import PConvUNet
+
+#: Entry-point group of the packages that turn names (zoo names, Hub repo ids) into local
+#: weights files. pconv itself resolves paths only and imports none of them: the zoo, in the
+#: same distribution, declares itself here (pyproject.toml), so ``pconv.load_model("places2")``
+#: works while imports still flow one way (pconv <- zoo).
+SOURCES_GROUP = "pconv.model_sources"
+
+
+def _sources() -> list[Callable[[str | os.PathLike[str]], Path]]:
+    return [ep.load() for ep in sorted(entry_points(group=SOURCES_GROUP), key=lambda e: e.name)]
 
 
 def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
     """A zoo name, a Hub repo id, a folder holding ``model.safetensors``, or a file.
 
-    The zoo resolves all of these (a bare zoo name wins over a same-named folder in the working
-    directory); without the zoo installed, only local files and folders work.
+    A model source (the zoo) resolves all of these (a bare zoo name wins over a same-named
+    folder in the working directory); where none is installed, local files and folders.
     """
-    try:
-        from zoo import resolve  # the registry of named and Hub models
-    except ImportError:
-        resolve = None
-    if resolve is not None:
-        return resolve(name_or_path)
+    sources = _sources()
+    if sources:
+        return sources[0](name_or_path)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         path = path / WEIGHTS_NAME
     if not path.is_file():
-        raise CheckpointError(f"{name_or_path}: no such file, and the model zoo is not installed")
+        raise CheckpointError(
+            f"{name_or_path}: no such file (names of published models need the model zoo: "
+            "install pconv with pip)"
+        )
     return path
 
 
@@ -37,8 +49,9 @@ def load_model(
     name_or_path: str | os.PathLike[str],
     device: str | torch.device | None = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> PConvUNet:
-    """Load a PConv U-Net in eval mode: ``pconv.load_model("places2")`` or a path.
+) -> nn.Module:
+    """Load a model (any registered architecture) in eval mode: ``pconv.load_model("places2")``
+    or a path.
 
     ``device="auto"`` picks CUDA, MPS or CPU. Weights are safetensors only.
     """
