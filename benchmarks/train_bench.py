@@ -26,9 +26,9 @@ from torch.utils.data import default_collate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
 
 from pconv.inpaint import pick_device
-from train.config import resolve
-from train.data import StepSampler
-from train.engine import Trainer
+from pconv.training.config import resolve
+from pconv.training.data import StepSampler
+from pconv.training.engine import Trainer
 
 
 def _sample_photos(folder: Path) -> Path:

@@ -24,13 +24,13 @@ from torch.utils.data import default_collate
 import pconv
 from pconv.errors import CheckpointError
 from pconv.io import load_image
-from train import state
+from pconv.training import state
 from train.cli import main
-from train.config import ConfigError, TrainConfig, dump_toml, load_toml, resolve
-from train.data import StepSampler, crop_scale, load_crop, random_crop
-from train.engine import Trainer, TrainingDiverged
-from train.logs import read_metrics
-from train.metrics import score_batch
+from pconv.training.config import ConfigError, TrainConfig, dump_toml, load_toml, resolve
+from pconv.training.data import StepSampler, crop_scale, load_crop, random_crop
+from pconv.training.engine import Trainer, TrainingDiverged
+from pconv.training.logs import read_metrics
+from pconv.training.metrics import score_batch
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {

@@ -8,7 +8,7 @@ The pieces, one job each: :mod:`train.config` (settings, presets, TOML), :mod:`t
 """
 
 from train.cli import main
-from train.config import PRESETS, TrainConfig
-from train.engine import Summary, Trainer, TrainingDiverged
+from pconv.training.config import PRESETS, TrainConfig
+from pconv.training.engine import Summary, Trainer, TrainingDiverged
 
 __all__ = ["PRESETS", "Summary", "TrainConfig", "Trainer", "TrainingDiverged", "main"]

@@ -13,7 +13,7 @@ from typing import Any
 from pconv.errors import CheckpointError, PConvError
 from pconv.masks import GENERATORS
 from pconv.unet import PRIORS
-from train.config import (
+from pconv.training.config import (
     AMP_CHOICES,
     BORDER_CHOICES,
     CROP_CHOICES,
@@ -263,8 +263,8 @@ def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from train.distributed import setup, teardown
-    from train.engine import Trainer
+    from pconv.training.distributed import setup, teardown
+    from pconv.training.engine import Trainer
 
     args = build_parser().parse_args(argv)
     command = "python -m train " + shlex.join(sys.argv[1:] if argv is None else list(argv))

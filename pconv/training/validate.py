@@ -12,8 +12,8 @@ from torch import Tensor
 from pconv.io import save_image, to_uint8
 from pconv.losses import InpaintingLoss
 from pconv.unet import PConvUNet
-from train.data import ValSet
-from train.metrics import mean_scores, score_batch
+from pconv.training.data import ValSet
+from pconv.training.metrics import mean_scores, score_batch
 
 #: Validation images shown in the grid (rows); columns: input, output, composite, truth.
 GRID_ROWS = 4

@@ -34,9 +34,9 @@ from pconv.losses import InpaintingLoss
 from pconv.losses.inpainting import TERM_NAMES
 from pconv.models import resolve_weights
 from pconv.unet import PConvUNet, UNetConfig, add_smooth_prior
-from train import export, state
-from train.config import ConfigError, TrainConfig, with_model
-from train.data import (
+from pconv.training import export, state
+from pconv.training.config import ConfigError, TrainConfig, with_model
+from pconv.training.data import (
     StepSampler,
     TrainImages,
     find_images,
@@ -46,10 +46,10 @@ from train.data import (
     split_holdout,
     worker_init,
 )
-from train.distributed import DistInfo, all_mean, barrier, replicas_agree
-from train.holes import HoleSource
-from train.logs import MetricLog
-from train.validate import evaluate, save_grid
+from pconv.training.distributed import DistInfo, all_mean, barrier, replicas_agree
+from pconv.training.holes import HoleSource
+from pconv.training.logs import MetricLog
+from pconv.training.validate import evaluate, save_grid
 
 TERMS = ("total", *TERM_NAMES)
 #: Validation images held out of the training folders when no --val is given: 5%, at most 32.
@@ -255,7 +255,7 @@ class Trainer:
         self.say(f"resuming from {loaded.path} (step {self.step})")
 
     def _write_run_files(self, resumed: bool) -> None:
-        from train.config import dump_toml
+        from pconv.training.config import dump_toml
 
         self.run_dir.mkdir(parents=True, exist_ok=True)
         header = "Resolved settings of this run (python -m train --config this file)."
@@ -608,7 +608,7 @@ class Trainer:
         meta = self._metadata(self.last_metrics)
         export.export(self.model, folder, meta)
         export.write_card(folder, meta, self.model)
-        from train.config import dump_toml
+        from pconv.training.config import dump_toml
 
         (folder / "config.toml").write_text(dump_toml(self.config, "Settings that trained it."))
         return folder

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, Sampler
 
 from pconv.errors import InputError
 from pconv.io import hole_to_valid, list_images, load_image, to_uint8
-from train.holes import HoleSource
+from pconv.training.holes import HoleSource
 
 #: Salts that keep the training, holdout and validation random streams apart.
 _ORDER, _SAMPLE, _HOLDOUT, _VAL = 1, 2, 3, 4
