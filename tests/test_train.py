@@ -23,14 +23,14 @@ from torch.utils.data import default_collate
 
 import pconv
 from pconv.errors import CheckpointError
+from pconv.evaluation.metrics import finite_psnr, score_batch
 from pconv.io import load_image
 from pconv.training import state
-from train.cli import main
 from pconv.training.config import ConfigError, TrainConfig, dump_toml, load_toml, resolve
 from pconv.training.data import StepSampler, crop_scale, load_crop, random_crop
 from pconv.training.engine import Trainer, TrainingDiverged
 from pconv.training.logs import read_metrics
-from pconv.training.metrics import score_batch
+from train.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -389,19 +389,36 @@ def test_large_jpegs_are_decoded_small_with_the_same_crop(photos, tmp_path):
         assert float((fast - slow).abs().mean()) < 0.01  # same window, same scale
 
 
-def test_validation_metrics_match_the_evaluation_module(photos):
-    metrics = pytest.importorskip("pconv.evaluation.metrics")
+def test_validation_metrics_are_the_evaluation_modules(photos):
+    """The trainer validates with pconv eval's metrics (one implementation), which agree with
+    scikit-image / NumPy; identical images are logged as 100 dB, never inf."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from pconv.evaluation.metrics import PSNR_CAP, SSIM_SETTINGS
+    from pconv.training.validate import mean_scores
+
     truth = photos["coffee"][:128, :192].astype(np.float32) / 255.0
     rng = np.random.default_rng(1)
     output = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1).astype(np.float32)
     hole = np.zeros(truth.shape[:2], bool)
     hole[30:90, 40:150] = True
-    expected = metrics.score(output, truth, hole)
+    grid = lambda a: np.rint(a.astype(np.float64) * 255) / 255  # noqa: E731
+    pred = np.where(hole[..., None], grid(output), grid(truth))
     to_t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None]  # noqa: E731
     valid = torch.from_numpy(~hole)[None, None].float()
     got = {k: float(v[0]) for k, v in score_batch(to_t(output), to_t(truth), valid).items()}
-    for key in ("l1", "psnr", "ssim"):
-        assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert got["l1"] == pytest.approx(np.mean(np.abs(pred - grid(truth))) * 100, abs=1e-9)
+    assert got["psnr"] == pytest.approx(
+        peak_signal_noise_ratio(grid(truth), pred, data_range=1), abs=1e-6
+    )
+    assert got["ssim"] == pytest.approx(
+        structural_similarity(grid(truth), pred, **SSIM_SETTINGS), abs=1e-6
+    )
+    # the logged form: an exact fill scores PSNR_CAP, and the mean stays a number
+    exact = score_batch(to_t(truth), to_t(truth), valid)
+    assert float(exact["psnr"][0]) == float("inf")
+    parts = [{**exact, "psnr": finite_psnr(exact["psnr"])}]
+    assert mean_scores(parts)["psnr"] == PSNR_CAP
 
 
 def test_config_file_presets_and_precedence(tmp_path):
