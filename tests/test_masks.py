@@ -13,13 +13,13 @@ from pconv.cli import SUBCOMMANDS, main
 from pconv.errors import InputError
 from pconv.io import list_images, load_mask
 from pconv.masks import (
+    BORDER_RULES,
     BUCKETS,
     GENERATORS,
     MaskAugment,
     MaskFolder,
     MaskSampler,
     MaskSamplingError,
-    BORDER_RULES,
     border_margin,
     bucket_label,
     bucket_of,
@@ -401,7 +401,7 @@ def test_border_and_bucket_vocabulary_with_the_old_spellings() -> None:
     )
     assert parse_buckets("0, 2,5") == (0, 2, 5) and parse_buckets([1, 3]) == (1, 3)
     for bad in ("6", "-1", "1,x"):
-        with pytest.raises(InputError, match="buckets must be 0..5"):
+        with pytest.raises(InputError, match=r"buckets must be 0\.\.5"):
             parse_buckets(bad)
 
 

@@ -6,28 +6,33 @@ values are written to ``RUN_DIR/config.toml``, which ``--config`` reads back unc
 which ``--resume`` uses to continue a run.
 
 Keys in a TOML file are the long option names, with ``-`` or ``_``: ``base-width = 32``.
+Former spellings are still read, so old run folders resume: ``amp = "none"`` (now
+``precision = "fp32"``; ``auto``/``bf16``/``fp16`` keep their names) and ``border = "yes"`` /
+``"no"`` (``pconv masks``' old words for ``touch`` / ``clear``).
+
+Each field of :class:`TrainConfig` carries its documentation (:func:`setting`): its default
+is written once, there, and the command line (``train.cli``) is generated from the fields.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pconv.errors import PConvError
+from pconv.errors import InputError
 from pconv.losses import LossWeights
+from pconv.masks import BORDER_RULES, GENERATORS, border_name, parse_border, parse_buckets
+from pconv.training.errors import ConfigError, Setting
 from pconv.unet import PRIORS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser from PyPI (tomli; declared for 3.10 only)
     import tomli as tomllib
-
-
-class ConfigError(PConvError):
-    """A setting that is unknown, malformed or contradicts another."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,11 @@ DEFAULT_PRESET = "paper-256"
 #: Steps of a fine-tuning run started from ``--init`` when ``--steps`` is not given.
 INIT_STEPS = 20_000
 
-AMP_CHOICES = ("auto", "bf16", "fp16", "none")
-BORDER_CHOICES = ("any", "clear", "touch")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: The trainer's former ``amp`` setting (``amp = "..."`` in old run folders and TOML files,
+#: ``--amp``): its values in the one precision vocabulary.
+LEGACY_AMP = {"auto": "auto", "bf16": "bf16", "fp16": "fp16", "none": "fp32"}
+BORDER_CHOICES = tuple(BORDER_RULES)
 CROP_CHOICES = ("random-scale", "native", "fit")
 TENSORBOARD_CHOICES = ("auto", "on", "off")
 PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "stlpips-vgg16", "none")
@@ -99,56 +107,192 @@ PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "stlpips-vgg16", "none")
 MODEL_KEYS = ("depth", "base_width", "max_width_mult")
 
 
+def setting(
+    default: Any,
+    help: str,
+    *,
+    group: str,
+    unset: str | None = None,
+    metavar: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    short: str | None = None,
+) -> Any:
+    """A :class:`TrainConfig` field with its documentation: the one place of its default and
+    its help text, from which the command line is generated (``train.cli``).
+
+    ``unset``: what a ``None`` (or empty) default means, for the help ("the preset's").
+    ``group``: the help section. ``choices``, ``metavar``, ``short``: as in argparse.
+    """
+    meta = {
+        "help": help,
+        "group": group,
+        "unset": unset,
+        "metavar": metavar,
+        "choices": choices,
+        "short": short,
+    }
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+RUN, MODEL, SCHEDULE, LOSS = "run", "model (from the preset unless given)", "schedule", "loss"
+MASKS, DATA, HARDWARE, BOOKS = "masks", "data", "hardware", "logging and checkpoints"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a run. ``None`` means "derived" (from the preset, the data, the init)."""
+    """Every setting of a run. ``None`` means "derived" (from the preset, the data, the init).
 
-    data: list[str] = field(default_factory=list)
-    output: str | None = None
-    init: str | None = None
-    preset: str = DEFAULT_PRESET
-    name: str | None = None
-    licence: str = "other"
+    Each field's metadata documents it (see :func:`setting`); the command line's options,
+    their help and the TOML keys are generated from these fields, in this order.
+    """
+
+    # setting() is field() with documentation; the list default is copied per instance
+    data: list[str] = setting([], "training image folders", group=RUN, metavar="DIR")  # noqa: RUF009
+    output: str | None = setting(
+        None, "folder for this run's files", group=RUN, metavar="RUN_DIR", short="-o"
+    )
+    init: str | None = setting(
+        None,
+        "start from these weights (zoo name, Hub repo id, folder or .safetensors, or a "
+        "checkpoint of another run: its model only, not its optimiser or step); the model's "
+        "shape comes from them and training is phase 2 only unless --phase2-steps says otherwise",
+        group=RUN,
+        metavar="MODEL",
+    )
+    preset: str = setting(DEFAULT_PRESET, "model and schedule", group=RUN, choices=tuple(PRESETS))
+    name: str | None = setting(
+        None, "model name in the exported metadata", group=RUN, unset="RUN_DIR's name"
+    )
+    licence: str = setting("other", "SPDX licence of the weights for the card", group=RUN)
     # model
-    depth: int | None = None
-    base_width: int | None = None
-    max_width_mult: int | None = None
-    size: int | None = None
-    prior: str | None = None  # None: the --init model's, else "none"
+    size: int | None = setting(
+        None, "training crop size in px (multiple of 2**depth)", group=MODEL, unset="the preset's"
+    )
+    depth: int | None = setting(
+        None, "encoder levels (paper: 8 at 512, 7 at 256)", group=MODEL, unset="the preset's"
+    )
+    base_width: int | None = setting(
+        None, "channels of the first layer (paper: 64)", group=MODEL, unset="the preset's"
+    )
+    max_width_mult: int | None = setting(
+        None, "widest layer = base x this (paper: 8)", group=MODEL, unset="the preset's"
+    )
+    prior: str | None = setting(
+        None,
+        "smooth: a learned gate blends the prediction with a thin-plate fill (not in the "
+        "paper; added to an --init model with its gate at 0.5)",
+        group=MODEL,
+        choices=PRIORS,
+        unset="the --init model's, else none",
+    )
     # schedule
-    steps: int | None = None
-    phase2_steps: int | None = None
-    lr: float = 2e-4
-    finetune_lr: float = 5e-5
-    batch_size: int | None = None
-    workers: int = 2
-    clip_grad: float = 0.0
-    seed: int = 0
+    steps: int | None = setting(
+        None,
+        "total optimisation steps, both phases",
+        group=SCHEDULE,
+        unset=f"the preset's, {INIT_STEPS} with --init",
+    )
+    phase2_steps: int | None = setting(
+        None,
+        "how many of them fine-tune with the encoder's BatchNorm frozen",
+        group=SCHEDULE,
+        unset="the preset's share, or all with --init",
+    )
+    lr: float = setting(2e-4, "phase 1 Adam learning rate", group=SCHEDULE)
+    finetune_lr: float = setting(5e-5, "phase 2 learning rate", group=SCHEDULE)
+    batch_size: int | None = setting(
+        None, "images per step and process", group=SCHEDULE, unset="the preset's"
+    )
+    clip_grad: float = setting(0.0, "clip the gradient norm (0 = off)", group=SCHEDULE)
+    seed: int = setting(0, "seeds model init, data order, crops, masks", group=SCHEDULE)
     # loss
-    perceptual: str = "auto"
-    loss_weights: str = ""
+    perceptual: str = setting(
+        "auto",
+        "VGG16 for the perceptual and style terms: auto (Hub cache, then the offline "
+        "ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, stlpips-vgg16, none "
+        "(pixel + TV only)",
+        group=LOSS,
+        metavar="BACKBONE",
+    )
+    loss_weights: str = setting(
+        "",
+        "term weights, e.g. hole=6,style=120 (paper: valid=1, hole=6, perceptual=0.05, "
+        "style=120, tv=0.1; ssim, 1 - SSIM of the composite, is ours and 0 by default)",
+        group=LOSS,
+        metavar="K=V,...",
+        unset="the paper's",
+    )
     # masks
-    masks: str = "irregular:1,freeform:1,lama-medium:1"
-    mask_dir: str | None = None
-    border: str = "any"
-    mask_buckets: str = ""
+    masks: str = setting(
+        "irregular:1,freeform:1,lama-medium:1",
+        f"generators and weights, e.g. irregular:2,lama-thick:1 (from: {', '.join(GENERATORS)})",
+        group=MASKS,
+        metavar="MIX",
+    )
+    mask_dir: str | None = setting(
+        None,
+        "mask images (white = hole) for the 'folder' generator; alone it means --masks folder:1",
+        group=MASKS,
+        metavar="DIR",
+    )
+    border: str = setting(
+        "any",
+        "holes anywhere (any), kept clear of the image border (clear), or touching it "
+        "(touch); pconv masks --border takes the same words",
+        group=MASKS,
+        choices=BORDER_CHOICES,
+    )
+    mask_buckets: str = setting(
+        "",
+        "hole-ratio buckets 0..5 to draw from, each mask from one of them",
+        group=MASKS,
+        metavar="0,1,..",
+        unset="the generators' own distribution",
+    )
     # data
-    crop: str = "random-scale"
-    flip: bool = True
-    val: str | None = None
-    val_holdout: int | None = None
-    val_count: int = 64
+    val: str | None = setting(
+        None, "validation images (metrics, samples, best)", group=DATA, metavar="DIR"
+    )
+    val_holdout: int | None = setting(
+        None,
+        "validate on N images held out of --data",
+        group=DATA,
+        metavar="N",
+        unset="without --val: 5%, max 32",
+    )
+    val_count: int = setting(64, "validate on at most N images", group=DATA, metavar="N")
+    crop: str = setting(
+        "random-scale",
+        "random-scale (between native pixels and the whole short side), native (no "
+        "rescaling), fit (short side = --size)",
+        group=DATA,
+        choices=CROP_CHOICES,
+    )
+    flip: bool = setting(True, "random mirror", group=DATA)
+    workers: int = setting(2, "DataLoader processes per training process", group=DATA)
     # runtime
-    device: str = "auto"
-    amp: str = "auto"
-    compile: bool = False
-    channels_last: bool = False
+    device: str = setting("auto", "auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...", group=HARDWARE)
+    precision: str = setting(
+        "auto",
+        "autocast precision, the words of pconv's inference and the ComfyUI nodes: auto = "
+        "bf16 on GPUs that have it, else fp16 with a grad scaler; fp32 on CPU",
+        group=HARDWARE,
+        choices=PRECISIONS,
+    )
+    compile: bool = setting(False, "torch.compile", group=HARDWARE)
+    channels_last: bool = setting(False, "NHWC memory layout", group=HARDWARE)
     # bookkeeping
-    log_every: int = 20
-    val_every: int = 1000
-    ckpt_every: int = 1000
-    keep: int = 3
-    tensorboard: str = "auto"
+    log_every: int = setting(20, "log losses every N steps", group=BOOKS, metavar="N")
+    val_every: int = setting(
+        1000, "validate, write samples every N steps", group=BOOKS, metavar="N"
+    )
+    ckpt_every: int = setting(1000, "checkpoint every N steps", group=BOOKS, metavar="N")
+    keep: int = setting(3, "checkpoints kept", group=BOOKS, metavar="K")
+    tensorboard: str = setting(
+        "auto", "TensorBoard logs (auto: if installed)", group=BOOKS, choices=TENSORBOARD_CHOICES
+    )
 
     # -- derived values --------------------------------------------------------------------
 
@@ -160,12 +304,10 @@ class TrainConfig:
         return parse_loss_weights(self.loss_weights)
 
     def border_rule(self) -> bool | None:
-        return {"any": None, "clear": False, "touch": True}[self.border]
+        return parse_border(self.border)
 
-    def buckets(self) -> list[int] | None:
-        if not self.mask_buckets.strip():
-            return None
-        return [int(b) for b in self.mask_buckets.split(",") if b.strip()]
+    def buckets(self) -> tuple[int, ...] | None:
+        return parse_buckets(self.mask_buckets)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,14 +325,17 @@ def parse_loss_weights(text: str) -> LossWeights:
         key = key.strip().replace("-", "_")
         if not sep or key not in known:
             raise ConfigError(
-                f"loss weight {item!r}: want NAME=NUMBER with NAME in {', '.join(sorted(known))}"
+                Setting("loss_weights"),
+                f" {item!r}: want NAME=NUMBER with NAME in {', '.join(sorted(known))}",
             )
         try:
             values[key] = float(value)
         except ValueError:
-            raise ConfigError(f"loss weight {item!r}: {value!r} is not a number") from None
+            raise ConfigError(
+                Setting("loss_weights"), f" {item!r}: {value!r} is not a number"
+            ) from None
         if not math.isfinite(values[key]) or values[key] < 0:
-            raise ConfigError(f"loss weight {item!r} must be a finite number >= 0")
+            raise ConfigError(Setting("loss_weights"), f" {item!r} must be a finite number >= 0")
     return LossWeights(**values)
 
 
@@ -213,6 +358,12 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         name = key.replace("-", "_")
         if name == "loss_weights" and isinstance(value, dict):  # a [loss-weights] table
             value = ",".join(f"{k}={v}" for k, v in value.items())
+        if name == "amp":  # the former name of precision (run folders written before it)
+            if "precision" in raw:
+                raise ConfigError(f"{path}: give precision only (amp is its former name)")
+            if value not in LEGACY_AMP:
+                raise ConfigError(f"{path}: amp must be one of {', '.join(LEGACY_AMP)}")
+            name, value = "precision", LEGACY_AMP[value]
         if name not in FIELD_NAMES:
             raise ConfigError(f"{path}: unknown setting {key!r}")
         values[name] = value
@@ -301,6 +452,10 @@ def resolve(
         preset["steps"] = INIT_STEPS
         preset.pop("phase2_steps")
     merged = {**preset, **given}
+    if isinstance(merged.get("border"), str):
+        # pconv masks' older words (yes / no) name the same rules
+        with contextlib.suppress(InputError):  # an unknown word: check() names the setting
+            merged["border"] = border_name(merged["border"])
     if given.get("init") and "phase2_steps" not in given:
         merged["phase2_steps"] = merged["steps"]
     elif "steps" in given and "phase2_steps" not in given:
@@ -320,9 +475,9 @@ def with_model(
         mine = getattr(config, key)
         if mine is not None and mine != value:
             raise ConfigError(
-                f"--{key.replace('_', '-')} {mine} contradicts the --init model ({key} {value}); "
-                "leave it out when fine-tuning"
-            )
+                Setting(key), f" {mine} contradicts the ", Setting("init"),
+                f" model ({key} {value}); leave it out when fine-tuning",
+            )  # fmt: skip
     config = replace(
         config,
         depth=depth,
@@ -337,44 +492,52 @@ def with_model(
 def check(config: TrainConfig) -> None:
     """Reject values that cannot work, each with a one-line reason."""
     if config.depth is not None and not 1 <= config.depth <= 10:
-        raise ConfigError(f"--depth must be 1..10, got {config.depth}")
+        raise ConfigError(Setting("depth"), f" must be 1..10, got {config.depth}")
     for key in ("base_width", "max_width_mult", "size", "batch_size", "steps"):
         value = getattr(config, key)
         if value is not None and value < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+            raise ConfigError(Setting(key), f" must be >= 1, got {value}")
     if config.size is not None and config.depth is not None and config.size % 2**config.depth:
-        raise ConfigError(f"--size {config.size} is not a multiple of 2**depth = {2**config.depth}")
+        raise ConfigError(
+            Setting("size"), f" {config.size} is not a multiple of 2**depth = {2**config.depth}"
+        )
     if config.steps is not None and not 0 <= (config.phase2_steps or 0) <= config.steps:
         raise ConfigError(
-            f"--phase2-steps {config.phase2_steps} must be between 0 and --steps {config.steps}"
-        )
+            Setting("phase2_steps"), f" {config.phase2_steps} must be between 0 and ",
+            Setting("steps"), f" {config.steps}",
+        )  # fmt: skip
     for key in ("lr", "finetune_lr"):
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) > 0):
-            raise ConfigError(f"--{key.replace('_', '-')} must be > 0")
+            raise ConfigError(Setting(key), " must be > 0")
     for key in ("log_every", "val_every", "ckpt_every", "keep", "val_count"):
         if getattr(config, key) < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be >= 1")
+            raise ConfigError(Setting(key), " must be >= 1")
     if config.workers < 0 or config.clip_grad < 0 or (config.val_holdout or 0) < 0:
-        raise ConfigError("--workers, --clip-grad and --val-holdout must be >= 0")
+        raise ConfigError(
+            Setting("workers"), ", ", Setting("clip_grad"), " and ", Setting("val_holdout"),
+            " must be >= 0",
+        )  # fmt: skip
     if config.prior is not None and config.prior not in PRIORS:
-        raise ConfigError(f"--prior must be one of {', '.join(PRIORS)}")
+        raise ConfigError(Setting("prior"), f" must be one of {', '.join(PRIORS)}")
     for key, choices in (
-        ("amp", AMP_CHOICES),
+        ("precision", PRECISIONS),
         ("border", BORDER_CHOICES),
         ("crop", CROP_CHOICES),
         ("tensorboard", TENSORBOARD_CHOICES),
     ):
         if getattr(config, key) not in choices:
-            raise ConfigError(f"--{key} must be one of {', '.join(choices)}")
+            raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
     parse_loss_weights(config.loss_weights)
     if config.perceptual not in PERCEPTUAL_CHOICES and not (
         config.perceptual.startswith("vgg16-file:") and len(config.perceptual) > 11
     ):
         raise ConfigError(
-            f"--perceptual {config.perceptual!r}: choose from "
-            f"{', '.join(PERCEPTUAL_CHOICES)} or vgg16-file:PATH"
-        )
+            Setting("perceptual"), f" {config.perceptual!r}: choose from "
+            f"{', '.join(PERCEPTUAL_CHOICES)} or vgg16-file:PATH",
+        )  # fmt: skip
     try:
         config.buckets()
-    except ValueError:
-        raise ConfigError(f"--mask-buckets {config.mask_buckets!r}: want numbers 0..5") from None
+    except InputError:
+        raise ConfigError(
+            Setting("mask_buckets"), f" {config.mask_buckets!r}: want numbers 0..5"
+        ) from None
