@@ -1,9 +1,9 @@
 """Training throughput (images/s) of ``python -m train``'s step, at 256x256, batch 4.
 
     python benchmarks/train_bench.py [--device auto] [--models paper-256,compact-256]
-        [--perceptual auto] [--amp auto] [--steps 5] [--warmup 2] [--data DIR]
+        [--perceptual auto] [--precision auto] [--steps 5] [--warmup 2] [--data DIR]
 
-Each model runs :meth:`train.Trainer.train_step` (forward, the paper's loss with the chosen
+Each model runs :meth:`pconv.training.Trainer.train_step` (forward, the paper's loss with the chosen
 perceptual backbone, backward, gradient-norm check, Adam) on real crops and masks drawn by the
 training pipeline from real photos (scikit-image's, or ``--data``). Batches are prepared
 beforehand, so the figure is the optimisation step alone; in a real run DataLoader workers
@@ -26,9 +26,10 @@ from torch.utils.data import default_collate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
 
 from pconv.inpaint import pick_device
-from train.config import resolve
-from train.data import StepSampler
-from train.engine import Trainer
+from pconv.training import Trainer, resolve
+from pconv.training.config import PRECISIONS
+from pconv.training.data import StepSampler
+from pconv.training.engine import precision_name
 
 
 def _sample_photos(folder: Path) -> Path:
@@ -55,7 +56,7 @@ def bench(preset: str, args: argparse.Namespace, data: Path, device: torch.devic
             "batch_size": args.batch_size,
             "steps": 1_000_000,
             "perceptual": args.perceptual,
-            "amp": args.amp,
+            "precision": args.precision,
             "channels_last": args.channels_last,
             "compile": args.compile,
             "workers": 0,
@@ -80,7 +81,7 @@ def bench(preset: str, args: argparse.Namespace, data: Path, device: torch.devic
         seconds = time.perf_counter() - start
         params = sum(p.numel() for p in trainer.model.parameters())
         backbone = trainer.loss_fn.backbone_info.name
-        amp = str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype else "fp32"
+        amp = precision_name(trainer.amp_dtype)
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {
         "preset": preset,
@@ -88,7 +89,7 @@ def bench(preset: str, args: argparse.Namespace, data: Path, device: torch.devic
         "size": args.size,
         "batch": args.batch_size,
         "backbone": backbone,
-        "amp": amp,
+        "precision": amp,
         "ms_per_step": round(1000 * seconds / args.steps, 1),
         "images_per_s": round(args.batch_size * args.steps / seconds, 2),
         "peak_gib": None if peak is None else round(peak, 2),
@@ -106,7 +107,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--perceptual", default="auto", help="loss backbone (as python -m train)")
-    parser.add_argument("--amp", default="auto", choices=["auto", "bf16", "fp16", "none"])
+    parser.add_argument("--precision", default="auto", choices=list(PRECISIONS))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--data", type=Path, help="photo folder (default: scikit-image's)")
@@ -133,7 +134,7 @@ def main() -> int:
             else:
                 print(
                     f"{result['preset']:<12} {result['params_m']:>6} M params  "
-                    f"loss backbone {result['backbone']:<14} {result['amp']:<5} "
+                    f"loss backbone {result['backbone']:<14} {result['precision']:<5} "
                     f"{result['ms_per_step']:>8} ms/step  {result['images_per_s']:>7} img/s"
                     + (f"  peak {result['peak_gib']} GiB" if result["peak_gib"] else ""),
                     flush=True,

@@ -13,6 +13,7 @@ from pconv.cli import SUBCOMMANDS, main
 from pconv.errors import InputError
 from pconv.io import list_images, load_mask
 from pconv.masks import (
+    BORDER_RULES,
     BUCKETS,
     GENERATORS,
     MaskAugment,
@@ -20,12 +21,15 @@ from pconv.masks import (
     MaskSampler,
     MaskSamplingError,
     border_margin,
+    bucket_label,
     bucket_of,
     fit_mask,
     get_generator,
     hole_ratio,
     nudge_ratio,
     nvidia_id_info,
+    parse_border,
+    parse_buckets,
     parse_mix,
     sample_mask,
     touches_border,
@@ -321,7 +325,7 @@ def test_masks_subcommand_is_registered() -> None:
 def test_cli_writes_masks_and_contact_sheet(tmp_path: Path, cli) -> None:
     out = tmp_path / "out"
     args = ["masks", str(out), "-g", "freeform:1,lama-thick:1", "-n", "6", "--size", "160x96"]
-    rc = cli([*args, "--bucket", "2", "--border", "no", "--seed", "3"])
+    rc = cli([*args, "--mask-buckets", "2", "--border", "clear", "--seed", "3"])
     assert rc == 0
     files = list_images(out)
     assert len(files) == 6
@@ -334,7 +338,8 @@ def test_cli_writes_masks_and_contact_sheet(tmp_path: Path, cli) -> None:
     with Image.open(sheet) as img:
         assert img.format == "PNG"
         img.verify()
-    # the same seed gives the same masks
+    # the same seed gives the same masks, and the older flag spellings (--bucket, --border
+    # no) still mean the same thing
     again = tmp_path / "again"
     rc = cli(["masks", str(again), *args[2:], "--bucket", "2", "--border", "no", "--seed", "3",
               "--no-sheet"])  # fmt: skip
@@ -361,6 +366,8 @@ def test_cli_refuses_to_mix_into_a_folder_of_images(tmp_path: Path, cli, capsys)
         ["--bucket", "6"],
         ["--bucket=-1"],
         ["--bucket", "1,9"],
+        ["--mask-buckets", "6"],
+        ["-g", "center", "--border", "touch", "--mask-buckets", "1"],
         ["-n", "0"],
         ["-n", "-3"],
         ["--size", "10"],
@@ -375,3 +382,44 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, cli, capsys, bad: list
     assert rc == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0], err
+
+
+# --- one vocabulary for the mask flags ---------------------------------------------------------
+
+
+def test_border_and_bucket_vocabulary_with_the_old_spellings() -> None:
+    assert {name: parse_border(name) for name in BORDER_RULES} == {
+        "any": None,
+        "clear": False,
+        "touch": True,
+    }
+    assert parse_border("no") is False and parse_border("YES") is True  # pconv masks' old words
+    with pytest.raises(InputError, match="border rule"):
+        parse_border("sideways")
+    assert (
+        parse_buckets(None) is None and parse_buckets("") is None and parse_buckets("any") is None
+    )
+    assert parse_buckets("0, 2,5") == (0, 2, 5) and parse_buckets([1, 3]) == (1, 3)
+    for bad in ("6", "-1", "1,x"):
+        with pytest.raises(InputError, match=r"buckets must be 0\.\.5"):
+            parse_buckets(bad)
+
+
+def test_bucket_label_is_one_function_in_two_forms() -> None:
+    from pconv.evaluation.buckets import bucket_label as table_label
+
+    assert bucket_label(1) == "(0.1, 0.2]" and bucket_label(0) == "(0.01, 0.1]"
+    assert table_label(1) == bucket_label(1, compact=True) == "(0.1,0.2]"
+    assert table_label(-1) == bucket_label(None) == "other"
+    with pytest.raises(InputError):
+        bucket_label(6)
+
+
+def test_sampler_draw_with_a_given_generator_is_sample() -> None:
+    """The trainer draws with one generator per sample; the stream is the sampler's own."""
+    sampler = MaskSampler("irregular:1,freeform:2", 64, bucket=[1, 3], border=False, seed=5)
+    drawn = [sampler.draw(np.random.default_rng(9)) for _ in range(2)]
+    assert drawn[0][0] == drawn[1][0] and np.array_equal(drawn[0][1], drawn[1][1])
+    twin = MaskSampler("irregular:1,freeform:2", 64, bucket=[1, 3], border=False, seed=9)
+    name, hole = twin.sample()
+    assert name == drawn[0][0] and np.array_equal(hole, drawn[0][1])

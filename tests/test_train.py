@@ -23,14 +23,15 @@ from torch.utils.data import default_collate
 
 import pconv
 from pconv.errors import CheckpointError
+from pconv.evaluation.metrics import finite_psnr, score_batch
 from pconv.io import load_image
-from train import state
+from pconv.training import state
+from pconv.training.config import TrainConfig, dump_toml, load_toml, resolve
+from pconv.training.data import StepSampler, crop_scale, load_crop, random_crop
+from pconv.training.engine import Trainer, TrainingDiverged
+from pconv.training.errors import ConfigError
+from pconv.training.logs import read_metrics
 from train.cli import main
-from train.config import ConfigError, TrainConfig, dump_toml, load_toml, resolve
-from train.data import StepSampler, crop_scale, load_crop, random_crop
-from train.engine import Trainer, TrainingDiverged
-from train.logs import read_metrics
-from train.metrics import score_batch
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -139,15 +140,35 @@ def test_resume_continues_exactly(photo_dir, uninterrupted, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+#: ``python -m train`` with every checkpoint write stalled for 2 s halfway through its bytes.
+STALLING_TRAIN = """
+import sys, time
+from pconv.training import state
+
+def stalled(fh, data):
+    fh.write(data[: len(data) // 2])
+    fh.flush()
+    time.sleep(2)
+    fh.write(data[len(data) // 2 :])
+
+state.write_bytes = stalled
+from train.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(photo_dir, tmp_path):
     run_dir = tmp_path / "run"
     args = [
         sys.executable, "-m", "train", "--data", str(photo_dir), "--output", str(run_dir),
         *TINY_ARGS, "--steps", "6", "--ckpt-every", "1", "--val-holdout", "0",
     ]  # fmt: skip
-    # Each checkpoint write pauses halfway through its temporary file: kill it there.
-    env = dict(_env(), **{state.STALL_ENV: "2"})
-    proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # Each checkpoint write pauses halfway through its temporary file: kill it there. The
+    # pause is injected by this test (the real writer, slowed down), not read by the trainer.
+    stalling = tmp_path / "stalling_train.py"
+    stalling.write_text(STALLING_TRAIN)
+    args = [sys.executable, str(stalling), *args[3:]]
+    proc = subprocess.Popen(args, env=_env(), stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     first = state.checkpoint_path(run_dir, 1)
     deadline = time.time() + 60
     partial: list[Path] = []
@@ -230,7 +251,7 @@ def test_init_from_weights_fine_tunes_phase_2_only(photo_dir, tmp_path):
     assert final.config.input_mean == imagenet["input_mean"] and final.config.resolution == 128
 
 
-def test_init_from_another_runs_checkpoint(uninterrupted, photo_dir, tmp_path):
+def test_init_from_another_runs_checkpoint(uninterrupted, photo_dir, tmp_path, capsys):
     ckpt = state.checkpoint_path(uninterrupted, 3)
     values = {**TINY, "size": None, "depth": None, "init": str(ckpt), "val_holdout": 0}
     config = resolve({}, {"data": [str(photo_dir)], **values, "steps": 1})
@@ -246,11 +267,17 @@ def test_init_from_another_runs_checkpoint(uninterrupted, photo_dir, tmp_path):
     raw = ckpt.read_bytes()
     broken.write_bytes(raw[: len(raw) // 2])
     config = resolve({}, {"data": [str(photo_dir)], **values, "init": str(broken), "steps": 1})
-    with pytest.raises(CheckpointError, match="--init"):
-        Trainer(config, tmp_path / "run2")
+    with pytest.raises(CheckpointError, match=r"^init .*broken\.safetensors: "):
+        Trainer(config, tmp_path / "run2")  # the library's words...
+    argv = ["--data", str(photo_dir), "--output", str(tmp_path / "run3"), *TINY_ARGS,
+            "--init", str(broken), "--steps", "1", "--val-holdout", "0"]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 2  # ...and the command line's
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error: --init " in err[0] and "broken.safetensors" in err[0]
 
 
-def test_prior_smooth_gates_an_init_model_and_sticks(photo_dir, tmp_path):
+def test_prior_smooth_gates_an_init_model_and_sticks(photo_dir, tmp_path, capsys):
     init = pconv.PConvUNet(pconv.UNetConfig(depth=4, base_width=8, resolution=64))
     init_file = pconv.save_model(init, tmp_path / "init.safetensors")
     values = {**TINY, "size": None, "depth": None, "init": str(init_file), "val_holdout": 1}
@@ -269,8 +296,17 @@ def test_prior_smooth_gates_an_init_model_and_sticks(photo_dir, tmp_path):
     config = resolve({}, {"data": [str(photo_dir)], **values, "init": gated, "steps": 1})
     assert Trainer(config, tmp_path / "run2").model.config.prior == "smooth"
     config = resolve({}, {"data": [str(photo_dir)], **values, "init": gated, "prior": "none"})
-    with pytest.raises(ConfigError, match="--prior none contradicts"):
+    with pytest.raises(ConfigError, match=r"^prior none contradicts the init model"):
         Trainer(config, tmp_path / "run3")
+    argv = ["--data", str(photo_dir), "--output", str(tmp_path / "run4"), *TINY_ARGS,
+            "--size", "64", "--init", gated, "--prior", "none", "--val-holdout", "1"]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "python -m train: error: --prior none contradicts the --init model (prior smooth): "
+        "a learned gate cannot be dropped"
+    ]
 
 
 # -- robustness --------------------------------------------------------------------------------
@@ -309,6 +345,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(photo_dir, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) >= 1 and "error: the loss became nan" in err[-1]
     assert "last good checkpoint" in err[-1] and "Traceback" not in "\n".join(err)
+    assert "Try a lower --lr, --clip-grad 1, or --precision fp32, then resume" in err[-1]
     steps = [s for s, _ in state.list_checkpoints(run)]
     assert steps == [1]
     loaded = state.load_state(state.checkpoint_path(run, 1))
@@ -317,8 +354,12 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(photo_dir, tmp_path,
 
 def test_nan_guard_raises_in_the_library(photo_dir, tmp_path):
     trainer = Trainer(_config(photo_dir, steps=3, lr=1e30, val_holdout=0), tmp_path)
-    with pytest.raises(TrainingDiverged):
+    with pytest.raises(TrainingDiverged) as info:
         trainer.run()
+    # the library's words: settings by their field names, no command-line flags
+    assert "Try a lower lr, clip_grad 1, or precision fp32, then resume" in str(info.value)
+    assert "--" not in str(info.value)
+    assert info.value.settings == ("lr", "clip_grad", "precision")
 
 
 # -- several processes ---------------------------------------------------------------------------
@@ -389,19 +430,36 @@ def test_large_jpegs_are_decoded_small_with_the_same_crop(photos, tmp_path):
         assert float((fast - slow).abs().mean()) < 0.01  # same window, same scale
 
 
-def test_validation_metrics_match_the_evaluation_module(photos):
-    metrics = pytest.importorskip("pconv.evaluation.metrics")
+def test_validation_metrics_are_the_evaluation_modules(photos):
+    """The trainer validates with pconv eval's metrics (one implementation), which agree with
+    scikit-image / NumPy; identical images are logged as 100 dB, never inf."""
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    from pconv.evaluation.metrics import PSNR_CAP, SSIM_SETTINGS
+    from pconv.training.validate import mean_scores
+
     truth = photos["coffee"][:128, :192].astype(np.float32) / 255.0
     rng = np.random.default_rng(1)
     output = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1).astype(np.float32)
     hole = np.zeros(truth.shape[:2], bool)
     hole[30:90, 40:150] = True
-    expected = metrics.score(output, truth, hole)
+    grid = lambda a: np.rint(a.astype(np.float64) * 255) / 255  # noqa: E731
+    pred = np.where(hole[..., None], grid(output), grid(truth))
     to_t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None]  # noqa: E731
     valid = torch.from_numpy(~hole)[None, None].float()
     got = {k: float(v[0]) for k, v in score_batch(to_t(output), to_t(truth), valid).items()}
-    for key in ("l1", "psnr", "ssim"):
-        assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert got["l1"] == pytest.approx(np.mean(np.abs(pred - grid(truth))) * 100, abs=1e-9)
+    assert got["psnr"] == pytest.approx(
+        peak_signal_noise_ratio(grid(truth), pred, data_range=1), abs=1e-6
+    )
+    assert got["ssim"] == pytest.approx(
+        structural_similarity(grid(truth), pred, **SSIM_SETTINGS), abs=1e-6
+    )
+    # the logged form: an exact fill scores PSNR_CAP, and the mean stays a number
+    exact = score_batch(to_t(truth), to_t(truth), valid)
+    assert float(exact["psnr"][0]) == float("inf")
+    parts = [{**exact, "psnr": finite_psnr(exact["psnr"])}]
+    assert mean_scores(parts)["psnr"] == PSNR_CAP
 
 
 def test_config_file_presets_and_precedence(tmp_path):
@@ -453,6 +511,101 @@ def test_user_mistakes_are_one_line_errors(case, tmp_path, photo_dir, capsys):
     assert len(err) == 1 and "error:" in err[0], err
 
 
+def test_help_documents_every_setting_and_its_default(capsys):
+    """The options are generated from TrainConfig's fields: each one is in --help with its
+    help text and its default, written once in the field."""
+    from dataclasses import MISSING, fields
+
+    from train.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())  # unwrapped
+    for f in fields(TrainConfig):
+        option = "--" + f.name.replace("_", "-")
+        assert option in text, option
+        assert " ".join(f.metadata["help"].split()) in text, option
+        default = f.default if f.default is not MISSING else f.default_factory()
+        if f.metadata["unset"] and default in (None, "", []):
+            assert f"default: {f.metadata['unset']}" in text, option
+        elif isinstance(default, bool):
+            assert f"default: {'on' if default else 'off'}" in text, option
+        elif default not in (None, "", []):  # required or optional: no default to show
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            assert f"default: {shown}" in text, option
+    assert "--amp" not in text  # the former name still works, undocumented
+    assert "--precision {auto,fp32,bf16,fp16}" in text and "--border {any,clear,touch}" in text
+
+
+def test_former_amp_setting_and_border_words_still_read(tmp_path, photo_dir):
+    """Old run folders (amp = ..., border = yes/no) and the --amp flag mean the same thing in
+    the one precision vocabulary (none = fp32)."""
+    from train.cli import build_parser, resolve_args
+
+    for old, new in (("none", "fp32"), ("bf16", "bf16"), ("fp16", "fp16"), ("auto", "auto")):
+        path = tmp_path / f"{old}.toml"
+        path.write_text(f'data = ["a"]\namp = "{old}"\nborder = "no"\n')
+        values = load_toml(path)
+        assert values["precision"] == new and "amp" not in values
+        assert resolve(values).border == "clear"
+        argv = ["--data", str(photo_dir), "--output", str(tmp_path / "r"), "--amp", old]
+        config, _, _ = resolve_args(build_parser().parse_args(argv))
+        assert config.precision == new
+    assert resolve({"border": "yes"}).border == "touch"
+    both = tmp_path / "both.toml"
+    both.write_text('amp = "none"\nprecision = "fp32"\n')
+    with pytest.raises(ConfigError, match="former name"):
+        load_toml(both)
+    # a run folder written before the rename resumes
+    run = tmp_path / "old-run"
+    run.mkdir()
+    (run / "config.toml").write_text(
+        dump_toml(_config(photo_dir)).replace('precision = "auto"', 'amp = "none"')
+    )
+    config, _, resuming = resolve_args(build_parser().parse_args(["--resume", str(run)]))
+    assert resuming and config.precision == "fp32"
+
+
+def test_state_registry_checkpoints_any_named_holder(tmp_path):
+    """A checkpoint holds whatever the trainer registers: a second module and optimiser (a
+    discriminator, later) round-trip with the first, and the first keeps the file layout
+    that old run folders have (model/, optim/, optim_groups, scaler)."""
+    torch.manual_seed(0)
+    holders = {
+        "model": torch.nn.Linear(3, 2),
+        "optimizer": None,
+        "scaler": torch.amp.GradScaler("cpu", enabled=False),
+        "discriminator": torch.nn.Linear(2, 1),
+        "d_optimizer": None,
+    }
+    holders["optimizer"] = torch.optim.Adam(holders["model"].parameters())
+    holders["d_optimizer"] = torch.optim.SGD(holders["discriminator"].parameters(), lr=0.1)
+    for name in ("model", "discriminator"):
+        holders[name](torch.ones(1, holders[name].in_features)).sum().backward()
+    holders["optimizer"].step()
+    holders["d_optimizer"].step()
+    path = state.save_state(tmp_path / "s.safetensors", step=1, phase=1, holders=holders, extra={})
+    loaded = state.load_state(path)
+    assert {"model/weight", "discriminator/weight", "optim/0/exp_avg"} <= set(loaded.tensors)
+    assert {"optim_groups", "d_optimizer_groups", "scaler"} <= set(loaded.meta)
+    fresh = {
+        "model": torch.nn.Linear(3, 2),
+        "scaler": torch.amp.GradScaler("cpu", enabled=False),
+        "discriminator": torch.nn.Linear(2, 1),
+    }
+    fresh["optimizer"] = torch.optim.Adam(fresh["model"].parameters())
+    fresh["d_optimizer"] = torch.optim.SGD(fresh["discriminator"].parameters(), lr=0.5)
+    loaded.restore(fresh)
+    for name in ("model", "discriminator"):
+        a, b = holders[name].state_dict(), fresh[name].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert fresh["d_optimizer"].param_groups[0]["lr"] == 0.1
+    assert torch.equal(
+        fresh["optimizer"].state_dict()["state"][0]["exp_avg"],
+        holders["optimizer"].state_dict()["state"][0]["exp_avg"],
+    )
+    with pytest.raises(CheckpointError, match="no state for 'ema'"):
+        loaded.restore({"ema": torch.nn.Linear(3, 2)})
+
+
 def test_help_reads_like_documentation(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
@@ -481,3 +634,20 @@ def test_checkpoint_file_holds_no_pickle(uninterrupted):
         names = list(fh.keys())
     assert meta["step"] == 6 and meta["phase"] == 2
     assert any(n.startswith("optim/") for n in names) and "rng/torch" in names
+
+
+def test_the_engine_imports_neither_zoo_nor_the_command():
+    """Imports flow one way, pconv <- zoo <- train: no module of pconv.training imports zoo or
+    train, at the top or inside a function."""
+    import ast
+
+    for path in (REPO / "pconv" / "training").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in ("zoo", "train"), (path.name, name)

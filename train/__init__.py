@@ -1,14 +1,8 @@
-"""``python -m train``: train or fine-tune a PConv U-Net on your own images.
+"""``python -m train``: the command line of the training engine, :mod:`pconv.training`.
 
-The pieces, one job each: :mod:`train.config` (settings, presets, TOML), :mod:`train.data`
-(images, crops, the step-seeded sampler), :mod:`train.holes` (masks), :mod:`train.engine`
-(the loop), :mod:`train.state` (resumable checkpoints), :mod:`train.validate` and
-:mod:`train.metrics` (validation), :mod:`train.logs` (CSV / TensorBoard),
-:mod:`train.export` (zoo-format weights and model card), :mod:`train.distributed` (DDP).
+Only the command lives here (:mod:`train.cli`); the engine is ``pconv.training``.
 """
 
 from train.cli import main
-from train.config import PRESETS, TrainConfig
-from train.engine import Summary, Trainer, TrainingDiverged
 
-__all__ = ["PRESETS", "Summary", "TrainConfig", "Trainer", "TrainingDiverged", "main"]
+__all__ = ["main"]

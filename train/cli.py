@@ -1,4 +1,9 @@
-"""``python -m train``: the command line (options, config file, resume) around the Trainer."""
+"""``python -m train``: the command line (options, config file, resume) around the Trainer.
+
+The engine is :mod:`pconv.training`; this module only turns arguments into a
+:class:`~pconv.training.config.TrainConfig` (its options are generated from the config's
+fields) and reports the engine's errors with option names (``--lr`` for the field ``lr``).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,21 @@ import logging
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
 from pconv.errors import CheckpointError, PConvError
-from pconv.masks import GENERATORS
-from pconv.unet import PRIORS
-from train.config import (
-    AMP_CHOICES,
-    BORDER_CHOICES,
-    CROP_CHOICES,
+from pconv.training.config import (
     FIELD_NAMES,
+    LEGACY_AMP,
     MODEL_KEYS,
     PRESETS,
-    TENSORBOARD_CHOICES,
-    ConfigError,
     TrainConfig,
     load_toml,
     resolve,
 )
+from pconv.training.errors import ConfigError, SettingsError
 
 DESCRIPTION = """\
 Train or fine-tune a partial-convolution inpainting model on your own images.
@@ -84,132 +85,72 @@ def _presets_text() -> str:
     )
 
 
+def option(name: str) -> str:
+    """The command line's name of a setting (a config field, or ``resume``)."""
+    return "--" + name.replace("_", "-")
+
+
+def _default_text(f: Field) -> str:
+    """The help's "(default: ...)", from the field's default or its ``unset`` note."""
+    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    if f.metadata.get("unset") and value in (None, "", []):
+        return f"default: {f.metadata['unset']}"
+    if value in (None, "", []):  # nothing to say: a required or optional value
+        return ""
+    if isinstance(value, bool):
+        return f"default: {'on' if value else 'off'}"
+    if isinstance(value, float):
+        return f"default: {value:g}"
+    return f"default: {value}"
+
+
+def _add_setting(group: argparse._ArgumentGroup, f: Field) -> None:
+    meta = f.metadata
+    default = _default_text(f)
+    text = meta["help"] + (f" ({default})" if default else "")
+    kwargs: dict[str, Any] = {"help": text.replace("%", "%%"), "dest": f.name}
+    kind = str(f.type)
+    if kind == "bool":
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif kind.startswith("list"):
+        kwargs["nargs"] = "+"
+    elif kind.startswith("int"):
+        kwargs["type"] = int
+    elif kind.startswith("float"):
+        kwargs["type"] = float
+    for key in ("metavar", "choices"):
+        if meta.get(key):
+            kwargs[key] = list(meta[key]) if key == "choices" else meta[key]
+    names = [option(f.name), *([meta["short"]] if meta.get("short") else [])]
+    group.add_argument(*names, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The options, generated from :class:`TrainConfig`'s fields (their help, choices and
+    defaults are written there once), plus ``--resume`` and ``--config``."""
     parser = argparse.ArgumentParser(
         prog="python -m train",
         description=DESCRIPTION,
         epilog=EPILOG.format(presets=_presets_text()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        argument_default=None,
+        argument_default=None,  # None = not given: the config decides (see resolve)
     )
-    g = parser.add_argument_group("run")
-    g.add_argument("--data", nargs="+", metavar="DIR", help="training image folders")
-    g.add_argument("--output", "-o", metavar="RUN_DIR", help="folder for this run's files")
-    g.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    g.add_argument("--config", metavar="FILE.toml", help="settings file (see below)")
-    g.add_argument(
-        "--init",
-        metavar="MODEL",
-        help="start from these weights (zoo name, Hub repo id, folder or .safetensors, or a "
-        "checkpoint of another run: its model only, not its optimiser or step); "
-        "the model's shape comes from them and training is phase 2 only unless "
-        "--phase2-steps says otherwise",
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in fields(TrainConfig):
+        name = f.metadata["group"]
+        if name not in groups:
+            groups[name] = parser.add_argument_group(name)
+            if not len(groups) - 1:  # the first group: how a run starts
+                groups[name].add_argument(
+                    "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR"
+                )
+                groups[name].add_argument(
+                    "--config", metavar="FILE.toml", help="settings file (see below)"
+                )
+        _add_setting(groups[name], f)
+    parser.add_argument(  # the former name of --precision, still accepted
+        "--amp", choices=list(LEGACY_AMP), dest="amp", help=argparse.SUPPRESS
     )
-    g.add_argument("--preset", choices=list(PRESETS), help="default: paper-256")
-    g.add_argument("--name", help="model name in the exported metadata (default: RUN_DIR's name)")
-    g.add_argument("--licence", help="SPDX licence of the weights for the card (default: other)")
-
-    g = parser.add_argument_group("model (from the preset unless given)")
-    g.add_argument("--size", type=int, help="training crop size in px (multiple of 2**depth)")
-    g.add_argument("--depth", type=int, help="encoder levels (paper: 8 at 512, 7 at 256)")
-    g.add_argument("--base-width", type=int, help="channels of the first layer (paper: 64)")
-    g.add_argument("--max-width-mult", type=int, help="widest layer = base x this (paper: 8)")
-    g.add_argument(
-        "--prior",
-        choices=list(PRIORS),
-        help="smooth: a learned gate blends the prediction with a thin-plate fill (not in the "
-        "paper; added to an --init model with its gate at 0.5); default: the --init model's, "
-        "else none",
-    )
-
-    g = parser.add_argument_group("schedule")
-    g.add_argument("--steps", type=int, help="total optimisation steps, both phases")
-    g.add_argument(
-        "--phase2-steps",
-        type=int,
-        help="how many of them fine-tune with the encoder's BatchNorm frozen "
-        "(default: the preset's share, or all with --init)",
-    )
-    g.add_argument("--lr", type=float, help="phase 1 Adam learning rate (default: 2e-4)")
-    g.add_argument("--finetune-lr", type=float, help="phase 2 learning rate (default: 5e-5)")
-    g.add_argument("--batch-size", type=int, help="images per step and process")
-    g.add_argument("--clip-grad", type=float, help="clip the gradient norm (default: 0 = off)")
-    g.add_argument("--seed", type=int, help="seeds model init, data order, crops, masks (0)")
-
-    g = parser.add_argument_group("loss")
-    g.add_argument(
-        "--perceptual",
-        metavar="BACKBONE",
-        help="VGG16 for the perceptual and style terms: auto (Hub cache, then the offline "
-        "ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, stlpips-vgg16, none "
-        "(pixel + TV only). Default: auto",
-    )
-    g.add_argument(
-        "--loss-weights",
-        metavar="K=V,...",
-        help="term weights, e.g. hole=6,style=120 (paper: valid=1, hole=6, perceptual=0.05, "
-        "style=120, tv=0.1; ssim, 1 - SSIM of the composite, is ours and 0 by default)",
-    )
-
-    g = parser.add_argument_group("masks")
-    g.add_argument(
-        "--masks",
-        metavar="MIX",
-        help=f"generators and weights, e.g. irregular:2,lama-thick:1 (from: "
-        f"{', '.join(GENERATORS)}); default: irregular:1,freeform:1,lama-medium:1",
-    )
-    g.add_argument(
-        "--mask-dir",
-        metavar="DIR",
-        help="mask images (white = hole) for the 'folder' generator; alone it means "
-        "--masks folder:1",
-    )
-    g.add_argument(
-        "--border",
-        choices=BORDER_CHOICES,
-        help="holes: anywhere (any, default), kept clear of the image border, or touching it",
-    )
-    g.add_argument("--mask-buckets", metavar="0,1,..", help="hole-ratio buckets 0..5 to draw from")
-
-    g = parser.add_argument_group("data")
-    g.add_argument("--val", metavar="DIR", help="validation images (metrics, samples, best)")
-    g.add_argument(
-        "--val-holdout",
-        type=int,
-        metavar="N",
-        help="validate on N images held out of --data (default without --val: 5%%, max 32)",
-    )
-    g.add_argument("--val-count", type=int, metavar="N", help="validate on at most N images (64)")
-    g.add_argument(
-        "--crop",
-        choices=CROP_CHOICES,
-        help="random-scale (default: between native pixels and the whole short side), "
-        "native (no rescaling), fit (short side = --size)",
-    )
-    g.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random mirror (on)")
-    g.add_argument("--workers", type=int, help="DataLoader processes per training process (2)")
-
-    g = parser.add_argument_group("hardware")
-    g.add_argument("--device", help="auto (default: CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
-    g.add_argument(
-        "--amp",
-        choices=AMP_CHOICES,
-        help="mixed precision: auto = bf16 on GPUs that have it, else fp16 with a grad "
-        "scaler; none on CPU",
-    )
-    g.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile")
-    g.add_argument(
-        "--channels-last", action=argparse.BooleanOptionalAction, help="NHWC memory layout"
-    )
-
-    g = parser.add_argument_group("logging and checkpoints")
-    g.add_argument("--log-every", type=int, metavar="N", help="log losses every N steps (20)")
-    g.add_argument(
-        "--val-every", type=int, metavar="N", help="validate, write samples every N steps (1000)"
-    )
-    g.add_argument("--ckpt-every", type=int, metavar="N", help="checkpoint every N steps (1000)")
-    g.add_argument("--keep", type=int, metavar="K", help="checkpoints kept (3)")
-    g.add_argument("--tensorboard", choices=TENSORBOARD_CHOICES, help="auto: if installed")
     return parser
 
 
@@ -230,6 +171,10 @@ def _absolute(values: dict[str, Any]) -> dict[str, Any]:
 def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
     """(config, run folder, resuming) from parsed arguments; :class:`ConfigError` on misuse."""
     cli = {k: v for k, v in vars(args).items() if v is not None and k in FIELD_NAMES}
+    if args.amp is not None:
+        if "precision" in cli:
+            raise ConfigError("give --precision only (--amp is its former name)")
+        cli["precision"] = LEGACY_AMP[args.amp]
     if args.resume:
         run_dir = Path(args.resume)
         if args.config:
@@ -263,8 +208,8 @@ def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from train.distributed import setup, teardown
-    from train.engine import Trainer
+    from pconv.training import Trainer
+    from pconv.training.distributed import setup, teardown
 
     args = build_parser().parse_args(argv)
     command = "python -m train " + shlex.join(sys.argv[1:] if argv is None else list(argv))
@@ -307,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if summary.finished else 130
     except PConvError as exc:
         if info is None or info.main:
-            print(f"python -m train: error: {exc}", file=sys.stderr)
+            message = exc.render(option) if isinstance(exc, SettingsError) else str(exc)
+            print(f"python -m train: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if info is None or info.main:

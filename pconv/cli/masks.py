@@ -1,8 +1,12 @@
 """``pconv masks``: write a folder of generated hole masks (PNG, white = hole) and a contact
 sheet to look at them.
 
-    pconv masks out/freeform -g freeform -n 200 --size 512 --bucket 2 --border no --seed 0
-    pconv masks out/mix -g "irregular:2,lama-thick:1,rect" -n 1000 --bucket 0,1,2,3,4,5
+    pconv masks out/freeform -g freeform -n 200 --size 512 --mask-buckets 2 --border clear
+    pconv masks out/mix -g "irregular:2,lama-thick:1,rect" -n 1000 --mask-buckets 0,1,2,3,4,5
+
+The mask flags are the trainer's (``python -m train --border --mask-buckets``), one vocabulary:
+``--border any/clear/touch``, ``--mask-buckets LIST``. The older spellings ``--bucket`` and
+``--border yes/no`` (yes = touch, no = clear) are still accepted, not shown in ``--help``.
 """
 
 from __future__ import annotations
@@ -18,18 +22,20 @@ from tqdm import tqdm
 from pconv.errors import InputError
 from pconv.io import list_images, save_image
 from pconv.masks import (
+    BORDER_RULES,
     BUCKETS,
     GENERATORS,
     MaskSampler,
+    border_name,
     bucket_label,
     contact_sheet,
     hole_ratio,
+    parse_buckets,
     parse_mix,
 )
 
 #: Masks shown on the contact sheet (the first ones written).
 SHEET_MASKS = 48
-_BORDER = {"any": None, "yes": True, "no": False}
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -54,17 +60,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--size", default="512", help="WIDTHxHEIGHT, or one number for a square (512)"
     )
     parser.add_argument(
-        "--bucket",
+        "--mask-buckets",
+        "--bucket",  # the older name, still accepted
+        dest="bucket",
+        metavar="0,1,..",
         default=None,
         help=f"hole-ratio bucket index, or several comma-separated ones drawn evenly: "
         f"{buckets} (default: the generator's own distribution)",
     )
     parser.add_argument(
         "--border",
-        choices=tuple(_BORDER),
+        type=_border,
+        metavar="{" + ",".join(BORDER_RULES) + "}",
         default="any",
-        help="'no': holes stay >= 50 px (at 512, scaled) from the border; 'yes': they touch "
-        "that frame; 'any' (default)",
+        help="'clear': holes stay >= 50 px (at 512, scaled) from the border; 'touch': they "
+        "touch that frame; 'any' (default)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--folder", type=Path, help="mask folder for the 'folder' generator")
@@ -81,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     if args.count <= 0:
         raise InputError(f"--count must be > 0, got {args.count}")
     width, height = parse_size(args.size)
-    buckets = parse_buckets(args.bucket)
+    try:
+        buckets = parse_buckets(args.bucket)
+    except InputError as exc:
+        raise InputError(f"--mask-buckets: {exc}") from None
     mix = parse_mix(args.generator)
     options = {}
     if "folder" in mix:
@@ -97,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         mix,
         (height, width),
         bucket=buckets,
-        border=_BORDER[args.border],
+        border=BORDER_RULES[args.border],
         seed=args.seed,
         options=options,
     )
@@ -135,16 +148,9 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def parse_buckets(text: str | None) -> tuple[int, ...] | None:
-    """``None`` / ``"2"`` / ``"0,1,2"`` -> bucket indices, checked against the paper's six."""
-    if text is None or text.strip().lower() in ("", "any", "none"):
-        return None
-    buckets = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item.isdigit() or int(item) >= len(BUCKETS):
-            raise InputError(
-                f"--bucket must be 0..{len(BUCKETS) - 1} (comma-separated), got {text!r}"
-            )
-        buckets.append(int(item))
-    return tuple(buckets)
+def _border(text: str) -> str:
+    """argparse type of ``--border``: the canonical name, old ``yes``/``no`` included."""
+    try:
+        return border_name(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -24,6 +24,7 @@ classifies masks for the tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,17 +38,17 @@ from pconv.masks.core import (
     nvidia_id_info,
     touches_border,
 )
+from pconv.masks.core import (
+    bucket_label as masks_bucket_label,
+)
 
 N_BUCKETS = len(BUCKETS)
 RULES = ("pixels", "nvidia-id")
 
 
-def bucket_label(index: int) -> str:
-    """Compact label of bucket ``index`` for table headers; -1 means outside the paper's range."""
-    if index < 0:
-        return "other"
-    low, high = BUCKETS[index]
-    return f"({low:g},{high:g}]"
+#: Compact label of bucket ``index`` for table headers; -1 (outside the paper's range) is
+#: "other". :func:`pconv.masks.core.bucket_label` is the one labeller; tables use its compact form.
+bucket_label = partial(masks_bucket_label, compact=True)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,18 @@ from pconv.masks.core import (
 )
 from pconv.masks.folder import MaskFolder, fit_mask
 from pconv.masks.preview import contact_sheet
-from pconv.masks.sampling import GENERATORS, MaskSampler, get_generator, parse_mix, sample_mask
+from pconv.masks.sampling import (
+    BORDER_ALIASES,
+    BORDER_RULES,
+    GENERATORS,
+    MaskSampler,
+    border_name,
+    get_generator,
+    parse_border,
+    parse_buckets,
+    parse_mix,
+    sample_mask,
+)
 from pconv.masks.shapes import CellularGenerator, CenterGenerator, RectGenerator
 from pconv.masks.strokes import (
     LAMA_PRESETS,
@@ -45,6 +56,8 @@ from pconv.masks.strokes import (
 )
 
 __all__ = [
+    "BORDER_ALIASES",
+    "BORDER_RULES",
     "BUCKETS",
     "BUCKET_EDGES",
     "GENERATORS",
@@ -63,6 +76,7 @@ __all__ = [
     "as_rng",
     "augment_mask",
     "border_margin",
+    "border_name",
     "bucket_bounds",
     "bucket_label",
     "bucket_of",
@@ -72,6 +86,8 @@ __all__ = [
     "hole_ratio",
     "nudge_ratio",
     "nvidia_id_info",
+    "parse_border",
+    "parse_buckets",
     "parse_mix",
     "sample_mask",
     "touches_border",

@@ -76,10 +76,15 @@ def bucket_bounds(bucket: int) -> tuple[float, float]:
     return BUCKETS[int(bucket)]
 
 
-def bucket_label(bucket: int) -> str:
-    """``"(0.1, 0.2]"``: a bucket as the paper writes it."""
+def bucket_label(bucket: int | None, *, compact: bool = False) -> str:
+    """``"(0.1, 0.2]"``: a bucket as the paper writes it; ``compact`` drops the space
+    (``"(0.1,0.2]"``: the evaluation's table headers and CSV cells). ``None`` or ``-1``, a
+    ratio outside the paper's range (how :mod:`pconv.evaluation.buckets` files it), is
+    ``"other"``. The one labeller of a bucket, so messages, sheets and tables agree."""
+    if bucket is None or (isinstance(bucket, (int, np.integer)) and bucket == -1):
+        return "other"
     low, high = bucket_bounds(bucket)
-    return f"({low:g}, {high:g}]"
+    return f"({low:g},{high:g}]" if compact else f"({low:g}, {high:g}]"
 
 
 def in_bucket(mask: np.ndarray, bucket: int) -> bool:

@@ -16,6 +16,7 @@ import numpy as np
 
 from pconv.errors import InputError
 from pconv.masks.core import (
+    BUCKETS,
     MaskGenerator,
     MaskSamplingError,
     Seed,
@@ -186,6 +187,49 @@ def parse_mix(mix: str | Mapping[str, float] | Sequence[str]) -> dict[str, float
     return weights
 
 
+#: The border rule's one vocabulary (``pconv masks --border``, the trainer's ``border``):
+#: holes anywhere, kept clear of the border frame, or touching it; the value is
+#: :func:`sample_mask`'s ``border`` argument.
+BORDER_RULES: dict[str, bool | None] = {"any": None, "clear": False, "touch": True}
+#: Older spellings still read (``pconv masks --border yes/no`` before the vocabularies were
+#: merged); they are accepted everywhere, documented nowhere but here.
+BORDER_ALIASES = {"yes": "touch", "no": "clear"}
+
+
+def border_name(text: str) -> str:
+    """The canonical name (``any``/``clear``/``touch``) of a border rule or an old alias."""
+    name = BORDER_ALIASES.get(text.strip().lower(), text.strip().lower())
+    if name not in BORDER_RULES:
+        raise InputError(f"border rule must be one of {', '.join(BORDER_RULES)}, got {text!r}")
+    return name
+
+
+def parse_border(text: str) -> bool | None:
+    """``"any"``/``"clear"``/``"touch"`` (or ``"yes"``/``"no"``) -> ``border`` of
+    :func:`sample_mask`."""
+    return BORDER_RULES[border_name(text)]
+
+
+def parse_buckets(text: str | Sequence[int] | None) -> tuple[int, ...] | None:
+    """``None`` / ``""`` / ``"any"`` -> None; ``"2"`` / ``"0,1,2"`` (or a list) -> bucket
+    indices, checked against the paper's six: the one parser of a bucket list."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return _as_buckets(tuple(text)) if len(text) else None
+    if text.strip().lower() in ("", "any", "none"):
+        return None
+    buckets = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) >= len(BUCKETS):
+            raise InputError(
+                f"buckets must be 0..{len(BUCKETS) - 1} (comma-separated), got {text!r}"
+            )
+        buckets.append(int(item))
+    return tuple(buckets)
+
+
 def _as_buckets(bucket: int | Sequence[int] | None) -> tuple[int, ...] | None:
     if bucket is None:
         return None
@@ -240,7 +284,11 @@ class MaskSampler(WorkerSeeded):
 
     def sample(self, size: Size | None = None) -> tuple[str, np.ndarray]:
         """``(generator name, mask)``; ``size`` overrides the sampler's size for this mask."""
-        rng = self.rng
+        return self.draw(self.rng, size)
+
+    def draw(self, rng: np.random.Generator, size: Size | None = None) -> tuple[str, np.ndarray]:
+        """:meth:`sample` with the caller's generator instead of the sampler's own: the
+        trainer seeds one per sample, so a mask is a function of (seed, step) alone."""
         name = self._names[int(rng.choice(len(self._names), p=self._probs))]
         bucket = (
             None if self.buckets is None else self.buckets[int(rng.integers(len(self.buckets)))]

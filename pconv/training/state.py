@@ -1,10 +1,14 @@
 """The resumable training state: one safetensors file per checkpoint, never a pickle.
 
-``RUN_DIR/checkpoints/step-00001000.safetensors`` holds, as tensors, the model (``model/``),
-the optimiser's per-parameter state (``optim/<index>/<name>``) and the torch / CUDA random
-states (``rng/``); its metadata holds, as JSON, everything else: step, phase, optimiser
-hyper-parameters, grad-scaler state, the Python and NumPy random states and what the trainer
-adds (best score, skipped files, time spent...). Loading it runs no code.
+``RUN_DIR/checkpoints/step-00001000.safetensors`` holds the trainer's registry of named state
+holders (:data:`Holders`: models, optimisers, grad scalers; a discriminator and its optimiser
+would be two more entries) and the torch / CUDA random states (``rng/``). As tensors: each
+module's ``state_dict`` (``<prefix>/<key>``) and each optimiser's per-parameter state
+(``<prefix>/<index>/<name>``); in the metadata, as JSON: each optimiser's hyper-parameters
+(``<prefix>_groups``), every other holder's ``state_dict`` (``<name>``), step, phase, the
+Python and NumPy random states and what the trainer adds (best score, skipped files, time
+spent...). The prefix is the holder's name, except the first run format's two names kept so
+that old run folders resume: ``model`` and ``optimizer`` -> ``optim``. Loading runs no code.
 
 Writes are atomic: the bytes go to a hidden temporary file in the same folder, are flushed to
 disk, and only then renamed over the final name (``os.replace``), so a kill at any moment
@@ -17,10 +21,10 @@ import json
 import os
 import random
 import re
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -34,8 +38,12 @@ CKPT_DIR = "checkpoints"
 STATE_FORMAT = "pconv-train-state"
 STATE_VERSION = "1"
 _NAME = re.compile(r"^step-(\d{8,})\.safetensors$")
-#: Test hook: seconds to sleep halfway through writing a checkpoint (to kill it there).
-STALL_ENV = "PCONV_TRAIN_TEST_STALL_CKPT"
+#: Tensor prefixes of holders whose name differs from it (the first format's names).
+PREFIXES = {"optimizer": "optim"}
+
+#: What a checkpoint captures: name -> a module, an optimiser, or anything with a JSON-able
+#: ``state_dict()`` / ``load_state_dict()`` (a grad scaler).
+Holders = Mapping[str, Any]
 
 
 def checkpoint_path(run_dir: Path, step: int) -> Path:
@@ -53,20 +61,19 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def write_bytes(fh: BinaryIO, data: bytes) -> None:
+    """Where a checkpoint's bytes go into its temporary file. A seam for the tests: they
+    slow it down to kill a process halfway through a write."""
+    fh.write(data)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """``data`` to ``path`` via a temporary file, fsync and rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    stall = float(os.environ.get(STALL_ENV, "0") or 0)
     try:
         with open(tmp, "wb") as fh:
-            if stall > 0:
-                fh.write(data[: len(data) // 2])
-                fh.flush()
-                time.sleep(stall)
-                fh.write(data[len(data) // 2 :])
-            else:
-                fh.write(data)
+            write_bytes(fh, data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -125,26 +132,37 @@ def _restore_rng(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None
     random.setstate((py_version, tuple(py_state), py_gauss))
 
 
+def _prefix(name: str) -> str:
+    return PREFIXES.get(name, name)
+
+
+def capture(holders: Holders) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and the JSON metadata of every holder (see the module docstring)."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
+    for name, holder in holders.items():
+        prefix = _prefix(name)
+        if isinstance(holder, torch.nn.Module):
+            for key, value in holder.state_dict().items():
+                tensors[f"{prefix}/{key}"] = value.detach().to("cpu").contiguous()
+        elif isinstance(holder, torch.optim.Optimizer):
+            optim = holder.state_dict()
+            for index, per_param in optim["state"].items():
+                for key, value in per_param.items():
+                    if not torch.is_tensor(value):
+                        raise TypeError(f"optimiser state {key!r} is not a tensor")
+                    tensors[f"{prefix}/{index}/{key}"] = value.detach().to("cpu").contiguous()
+            meta[f"{prefix}_groups"] = optim["param_groups"]
+        else:
+            meta[name] = holder.state_dict()
+    return tensors, meta
+
+
 def save_state(
-    path: Path,
-    *,
-    step: int,
-    phase: int,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    extra: dict[str, Any],
+    path: Path, *, step: int, phase: int, holders: Holders, extra: dict[str, Any]
 ) -> Path:
-    """Write one checkpoint atomically (see the module docstring for its layout)."""
-    tensors = {
-        f"model/{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
-    }
-    optim = optimizer.state_dict()
-    for index, per_param in optim["state"].items():
-        for name, value in per_param.items():
-            if not torch.is_tensor(value):
-                raise TypeError(f"optimiser state {name!r} is not a tensor")
-            tensors[f"optim/{index}/{name}"] = value.detach().to("cpu").contiguous()
+    """Write one checkpoint of ``holders`` atomically (see the module docstring)."""
+    tensors, held = capture(holders)
     rng_tensors, rng_meta = _rng_state()
     tensors.update(rng_tensors)
     meta = {
@@ -152,8 +170,7 @@ def save_state(
         "format_version": STATE_VERSION,
         "step": step,
         "phase": phase,
-        "optim_groups": optim["param_groups"],
-        "scaler": scaler.state_dict(),
+        **held,
         "rng": rng_meta,
         "extra": extra,
     }
@@ -174,25 +191,36 @@ class LoadedState:
     def extra(self) -> dict[str, Any]:
         return self.meta.get("extra", {})
 
-    def model_state(self) -> dict[str, torch.Tensor]:
-        return {k[len("model/") :]: v for k, v in self.tensors.items() if k.startswith("model/")}
+    def module_state(self, name: str) -> dict[str, torch.Tensor]:
+        """The ``state_dict`` saved for the module registered as ``name``."""
+        start = _prefix(name) + "/"
+        return {k[len(start) :]: v for k, v in self.tensors.items() if k.startswith(start)}
 
-    def restore(
-        self,
-        model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scaler: torch.amp.GradScaler,
-    ) -> None:
-        """Put model, optimiser, scaler and the global random generators back as saved."""
-        model.load_state_dict(self.model_state())
-        per_param: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in self.tensors.items():
-            if key.startswith("optim/"):
-                _, index, name = key.split("/", 2)
-                per_param.setdefault(int(index), {})[name] = value
-        optimizer.load_state_dict({"state": per_param, "param_groups": self.meta["optim_groups"]})
-        if self.meta.get("scaler"):
-            scaler.load_state_dict(self.meta["scaler"])
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return self.module_state("model")
+
+    def restore(self, holders: Holders) -> None:
+        """Put every holder and the global random generators back as saved; a holder the
+        checkpoint does not know is a :class:`CheckpointError`."""
+        for name, holder in holders.items():
+            prefix = _prefix(name)
+            if isinstance(holder, torch.nn.Module):
+                state = self.module_state(name)
+                if not state:
+                    raise CheckpointError(f"{self.path}: no state for {name!r}")
+                holder.load_state_dict(state)
+            elif isinstance(holder, torch.optim.Optimizer):
+                if f"{prefix}_groups" not in self.meta:
+                    raise CheckpointError(f"{self.path}: no state for {name!r}")
+                per_param: dict[int, dict[str, torch.Tensor]] = {}
+                for key, value in self.tensors.items():
+                    if key.startswith(prefix + "/"):
+                        _, index, rest = key.split("/", 2)
+                        per_param.setdefault(int(index), {})[rest] = value
+                groups = self.meta[f"{prefix}_groups"]
+                holder.load_state_dict({"state": per_param, "param_groups": groups})
+            elif self.meta.get(name):  # an empty state (a disabled scaler) has nothing to load
+                holder.load_state_dict(self.meta[name])
         _restore_rng(self.tensors, self.meta["rng"])
 
 

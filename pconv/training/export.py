@@ -164,7 +164,8 @@ def write_card(folder: Path, meta: dict[str, str], model: PConvUNet) -> Path:
         f"- Loss: {loss.get('loss')} with weights {loss.get('weights')}; perceptual backbone "
         f"{loss.get('backbone', {}).get('name')} "
         f"(faithful to the paper: {loss.get('backbone', {}).get('faithful')}).",
-        f"- Precision {training['amp']}; hardware: {meta['hardware']}; {training['hours']:.2f} h.",
+        f"- Precision {training['precision']}; hardware: {meta['hardware']}; "
+        f"{training['hours']:.2f} h.",
         f"- Command: `{meta['command']}`",
         "",
         "## Evaluation",

@@ -1,7 +1,13 @@
-"""Validation: metrics and loss on the fixed validation crops, and a PNG grid of samples."""
+"""Validation: metrics and loss on the fixed validation crops, and a PNG grid of samples.
+
+The metrics are :mod:`pconv.evaluation.metrics`' (the ones ``pconv eval`` reports). What is
+logged must be a number: a validation image whose hole the model fills exactly has PSNR
+``inf``, logged as :data:`~pconv.evaluation.metrics.PSNR_CAP` (100 dB) before the mean.
+"""
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -9,11 +15,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pconv.evaluation.metrics import finite_psnr, score_batch
 from pconv.io import save_image, to_uint8
 from pconv.losses import InpaintingLoss
+from pconv.training.data import ValSet
 from pconv.unet import PConvUNet
-from train.data import ValSet
-from train.metrics import mean_scores, score_batch
 
 #: Validation images shown in the grid (rows); columns: input, output, composite, truth.
 GRID_ROWS = 4
@@ -45,7 +51,8 @@ def evaluate(
             terms = loss_fn(out, image, valid)
             loss_sum += float(terms["total"]) * image.shape[0]
             count += image.shape[0]
-            parts.append(score_batch(out, image, valid))
+            scores = score_batch(out, image, valid)
+            parts.append({**scores, "psnr": finite_psnr(scores["psnr"])})
             for i in range(image.shape[0]):
                 if len(shown) < GRID_ROWS:
                     shown.append((image[i].cpu(), valid[i].cpu(), out[i].cpu()))
@@ -54,6 +61,13 @@ def evaluate(
     scores = mean_scores(parts)
     scores["loss"] = loss_sum / max(count, 1)
     return scores, make_grid(shown)
+
+
+def mean_scores(parts: list[dict[str, Tensor]]) -> dict[str, float]:
+    """The mean of each per-image score over the batches; a non-finite mean is left out."""
+    keys = parts[0].keys() if parts else ()
+    out = {k: float(torch.cat([p[k].cpu() for p in parts]).mean()) for k in keys}
+    return {k: v for k, v in out.items() if math.isfinite(v)}
 
 
 def make_grid(rows: list[tuple[Tensor, Tensor, Tensor]], gap: int = 4) -> np.ndarray:

@@ -24,7 +24,8 @@ from torch.utils.data import Dataset, Sampler
 
 from pconv.errors import InputError
 from pconv.io import hole_to_valid, list_images, load_image, to_uint8
-from train.holes import HoleSource
+from pconv.masks import MaskSampler, parse_mix
+from pconv.training.errors import ConfigError, Setting
 
 #: Salts that keep the training, holdout and validation random streams apart.
 _ORDER, _SAMPLE, _HOLDOUT, _VAL = 1, 2, 3, 4
@@ -69,12 +70,43 @@ def scan_images(paths: Sequence[Path]) -> Scan:
     return scan
 
 
+def training_masks(
+    mix: str,
+    size: int,
+    *,
+    border: bool | None = None,
+    buckets: Sequence[int] | None = None,
+    mask_dir: str | None = None,
+) -> MaskSampler:
+    """The run's hole masks: ``pconv.masks``' sampler over ``mix`` (``folder`` in it reads
+    ``mask_dir``, white = hole). The trainer draws with :meth:`MaskSampler.draw` and one
+    generator per sample, so every mask is a function of its sample's seed."""
+    weights = parse_mix(mix)
+    if "folder" in weights and not mask_dir:
+        raise ConfigError(
+            "the ",
+            Setting("masks"),
+            " mix names 'folder' but no ",
+            Setting("mask_dir"),
+            " was given",
+        )
+    if mask_dir and "folder" not in weights:
+        raise ConfigError(
+            Setting("mask_dir"), f" {mask_dir} given, but ", Setting("masks"),
+            f" {mix!r} has no folder:W",
+        )  # fmt: skip
+    options = {"folder": {"root": mask_dir}} if mask_dir else None
+    return MaskSampler(weights, size, bucket=buckets, border=border, options=options)
+
+
 def split_holdout(paths: list[Path], count: int, seed: int) -> tuple[list[Path], list[Path]]:
     """``count`` images set aside for validation (the same ones for the same seed)."""
     if count <= 0:
         return paths, []
     if count >= len(paths):
-        raise InputError(f"--val-holdout {count} leaves no training images of {len(paths)}")
+        raise ConfigError(
+            Setting("val_holdout"), f" {count} leaves no training images of {len(paths)}"
+        )
     rng = np.random.default_rng([seed, _HOLDOUT])
     chosen = set(rng.choice(len(paths), size=count, replace=False).tolist())
     train = [p for i, p in enumerate(paths) if i not in chosen]
@@ -175,7 +207,7 @@ class TrainImages(Dataset):
     """
 
     def __init__(
-        self, paths: Sequence[Path], size: int, holes: HoleSource, crop: str, flip: bool
+        self, paths: Sequence[Path], size: int, holes: MaskSampler, crop: str, flip: bool
     ) -> None:
         self.paths = list(paths)
         self.size = size
@@ -202,7 +234,7 @@ class TrainImages(Dataset):
             break
         else:
             raise InputError("none of the training images could be decoded")
-        valid = torch.from_numpy(hole_to_valid(self.holes.draw(rng)))[None]
+        valid = torch.from_numpy(hole_to_valid(self.holes.draw(rng)[1]))[None]
         return {"image": pixels, "valid": valid, "failed": failed}
 
 
@@ -271,7 +303,7 @@ class ValSet:
         return int(self.images.shape[0])
 
 
-def load_valset(paths: Sequence[Path], size: int, holes: HoleSource, seed: int) -> ValSet:
+def load_valset(paths: Sequence[Path], size: int, holes: MaskSampler, seed: int) -> ValSet:
     images, valid, names, skipped = [], [], [], []
     for i, path in enumerate(paths):
         try:
@@ -281,7 +313,7 @@ def load_valset(paths: Sequence[Path], size: int, holes: HoleSource, seed: int) 
             continue
         rng = np.random.default_rng([seed, _VAL, i])
         images.append(torch.from_numpy(pixels).permute(2, 0, 1))
-        valid.append(torch.from_numpy(hole_to_valid(holes.draw(rng)))[None])
+        valid.append(torch.from_numpy(hole_to_valid(holes.draw(rng)[1]))[None])
         names.append(path.name)
     if not images:
         raise InputError("none of the validation images could be read")

@@ -1,0 +1,32 @@
+"""The training engine: train or fine-tune a PConv U-Net on your own images.
+
+``python -m train`` (the ``train`` package) is its command line; everything it drives lives
+here, one job per module: :mod:`~pconv.training.config` (settings, their documentation,
+presets, TOML), :mod:`~pconv.training.data` (images, crops, masks, the step-seeded sampler),
+:mod:`~pconv.training.engine` (setup, the step, the loop), :mod:`~pconv.training.hooks`
+(progress and logs, validation and best, signals, NaN guard, checkpoints, final export),
+:mod:`~pconv.training.state` (resumable checkpoints of named state holders),
+:mod:`~pconv.training.validate` (validation with :mod:`pconv.evaluation.metrics`),
+:mod:`~pconv.training.logs` (CSV / TensorBoard), :mod:`~pconv.training.export` (zoo-format
+weights and model card), :mod:`~pconv.training.distributed` (DDP),
+:mod:`~pconv.training.errors` (errors that name settings, not flags).
+
+Imports flow one way: this package uses the rest of ``pconv`` only, never ``zoo`` or
+``train``. Its submodules load torch-heavy pieces, so ``import pconv`` does not import it.
+"""
+
+from pconv.training.config import PRESETS, TrainConfig, resolve
+from pconv.training.engine import Summary, Trainer, TrainingDiverged
+from pconv.training.errors import ConfigError, Setting, SettingsError
+
+__all__ = [
+    "PRESETS",
+    "ConfigError",
+    "Setting",
+    "SettingsError",
+    "Summary",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "resolve",
+]

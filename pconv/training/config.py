@@ -1,0 +1,543 @@
+"""Training settings: one flat dataclass, presets, TOML files, and the order they combine in.
+
+Precedence, lowest first: the built-in defaults, the preset (``--preset``, which sets the model
+and the schedule), the config file (``--config run.toml``), the command line. The resolved
+values are written to ``RUN_DIR/config.toml``, which ``--config`` reads back unchanged, and
+which ``--resume`` uses to continue a run.
+
+Keys in a TOML file are the long option names, with ``-`` or ``_``: ``base-width = 32``.
+Former spellings are still read, so old run folders resume: ``amp = "none"`` (now
+``precision = "fp32"``; ``auto``/``bf16``/``fp16`` keep their names) and ``border = "yes"`` /
+``"no"`` (``pconv masks``' old words for ``touch`` / ``clear``).
+
+Each field of :class:`TrainConfig` carries its documentation (:func:`setting`): its default
+is written once, there, and the command line (``train.cli``) is generated from the fields.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pconv.errors import InputError
+from pconv.losses import LossWeights
+from pconv.masks import BORDER_RULES, GENERATORS, border_name, parse_border, parse_buckets
+from pconv.training.errors import ConfigError, Setting
+from pconv.unet import PRIORS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser from PyPI (tomli; declared for 3.10 only)
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Model and schedule defaults; every value can still be overridden."""
+
+    summary: str
+    depth: int
+    base_width: int
+    max_width_mult: int
+    size: int
+    batch_size: int
+    steps: int
+    phase2_steps: int
+
+
+PRESETS: dict[str, Preset] = {
+    "paper-512": Preset(
+        "the paper's U-Net at 512 px: 8 levels, 64..512 channels, batch 6",
+        depth=8,
+        base_width=64,
+        max_width_mult=8,
+        size=512,
+        batch_size=6,
+        steps=200_000,
+        phase2_steps=50_000,
+    ),
+    "paper-256": Preset(
+        "the paper's U-Net at 256 px (7 levels, as the zoo's places2 model), batch 6",
+        depth=7,
+        base_width=64,
+        max_width_mult=8,
+        size=256,
+        batch_size=6,
+        steps=200_000,
+        phase2_steps=50_000,
+    ),
+    "compact-256": Preset(
+        "a quarter of the paper's parameters at 256 px: 7 levels, 32..256 channels, batch 8",
+        depth=7,
+        base_width=32,
+        max_width_mult=8,
+        size=256,
+        batch_size=8,
+        steps=100_000,
+        phase2_steps=25_000,
+    ),
+    "compact-128": Preset(
+        "a small model for quick experiments and CPUs: 128 px, 6 levels, 16..128 channels",
+        depth=6,
+        base_width=16,
+        max_width_mult=8,
+        size=128,
+        batch_size=8,
+        steps=20_000,
+        phase2_steps=5_000,
+    ),
+}
+DEFAULT_PRESET = "paper-256"
+#: Steps of a fine-tuning run started from ``--init`` when ``--steps`` is not given.
+INIT_STEPS = 20_000
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: The trainer's former ``amp`` setting (``amp = "..."`` in old run folders and TOML files,
+#: ``--amp``): its values in the one precision vocabulary.
+LEGACY_AMP = {"auto": "auto", "bf16": "bf16", "fp16": "fp16", "none": "fp32"}
+BORDER_CHOICES = tuple(BORDER_RULES)
+CROP_CHOICES = ("random-scale", "native", "fit")
+TENSORBOARD_CHOICES = ("auto", "on", "off")
+PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "stlpips-vgg16", "none")
+#: Model keys that a preset sets and that an ``--init`` file fixes.
+MODEL_KEYS = ("depth", "base_width", "max_width_mult")
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    group: str,
+    unset: str | None = None,
+    metavar: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    short: str | None = None,
+) -> Any:
+    """A :class:`TrainConfig` field with its documentation: the one place of its default and
+    its help text, from which the command line is generated (``train.cli``).
+
+    ``unset``: what a ``None`` (or empty) default means, for the help ("the preset's").
+    ``group``: the help section. ``choices``, ``metavar``, ``short``: as in argparse.
+    """
+    meta = {
+        "help": help,
+        "group": group,
+        "unset": unset,
+        "metavar": metavar,
+        "choices": choices,
+        "short": short,
+    }
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+RUN, MODEL, SCHEDULE, LOSS = "run", "model (from the preset unless given)", "schedule", "loss"
+MASKS, DATA, HARDWARE, BOOKS = "masks", "data", "hardware", "logging and checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a run. ``None`` means "derived" (from the preset, the data, the init).
+
+    Each field's metadata documents it (see :func:`setting`); the command line's options,
+    their help and the TOML keys are generated from these fields, in this order.
+    """
+
+    # setting() is field() with documentation; the list default is copied per instance
+    data: list[str] = setting([], "training image folders", group=RUN, metavar="DIR")  # noqa: RUF009
+    output: str | None = setting(
+        None, "folder for this run's files", group=RUN, metavar="RUN_DIR", short="-o"
+    )
+    init: str | None = setting(
+        None,
+        "start from these weights (zoo name, Hub repo id, folder or .safetensors, or a "
+        "checkpoint of another run: its model only, not its optimiser or step); the model's "
+        "shape comes from them and training is phase 2 only unless --phase2-steps says otherwise",
+        group=RUN,
+        metavar="MODEL",
+    )
+    preset: str = setting(DEFAULT_PRESET, "model and schedule", group=RUN, choices=tuple(PRESETS))
+    name: str | None = setting(
+        None, "model name in the exported metadata", group=RUN, unset="RUN_DIR's name"
+    )
+    licence: str = setting("other", "SPDX licence of the weights for the card", group=RUN)
+    # model
+    size: int | None = setting(
+        None, "training crop size in px (multiple of 2**depth)", group=MODEL, unset="the preset's"
+    )
+    depth: int | None = setting(
+        None, "encoder levels (paper: 8 at 512, 7 at 256)", group=MODEL, unset="the preset's"
+    )
+    base_width: int | None = setting(
+        None, "channels of the first layer (paper: 64)", group=MODEL, unset="the preset's"
+    )
+    max_width_mult: int | None = setting(
+        None, "widest layer = base x this (paper: 8)", group=MODEL, unset="the preset's"
+    )
+    prior: str | None = setting(
+        None,
+        "smooth: a learned gate blends the prediction with a thin-plate fill (not in the "
+        "paper; added to an --init model with its gate at 0.5)",
+        group=MODEL,
+        choices=PRIORS,
+        unset="the --init model's, else none",
+    )
+    # schedule
+    steps: int | None = setting(
+        None,
+        "total optimisation steps, both phases",
+        group=SCHEDULE,
+        unset=f"the preset's, {INIT_STEPS} with --init",
+    )
+    phase2_steps: int | None = setting(
+        None,
+        "how many of them fine-tune with the encoder's BatchNorm frozen",
+        group=SCHEDULE,
+        unset="the preset's share, or all with --init",
+    )
+    lr: float = setting(2e-4, "phase 1 Adam learning rate", group=SCHEDULE)
+    finetune_lr: float = setting(5e-5, "phase 2 learning rate", group=SCHEDULE)
+    batch_size: int | None = setting(
+        None, "images per step and process", group=SCHEDULE, unset="the preset's"
+    )
+    clip_grad: float = setting(0.0, "clip the gradient norm (0 = off)", group=SCHEDULE)
+    seed: int = setting(0, "seeds model init, data order, crops, masks", group=SCHEDULE)
+    # loss
+    perceptual: str = setting(
+        "auto",
+        "VGG16 for the perceptual and style terms: auto (Hub cache, then the offline "
+        "ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, stlpips-vgg16, none "
+        "(pixel + TV only)",
+        group=LOSS,
+        metavar="BACKBONE",
+    )
+    loss_weights: str = setting(
+        "",
+        "term weights, e.g. hole=6,style=120 (paper: valid=1, hole=6, perceptual=0.05, "
+        "style=120, tv=0.1; ssim, 1 - SSIM of the composite, is ours and 0 by default)",
+        group=LOSS,
+        metavar="K=V,...",
+        unset="the paper's",
+    )
+    # masks
+    masks: str = setting(
+        "irregular:1,freeform:1,lama-medium:1",
+        f"generators and weights, e.g. irregular:2,lama-thick:1 (from: {', '.join(GENERATORS)})",
+        group=MASKS,
+        metavar="MIX",
+    )
+    mask_dir: str | None = setting(
+        None,
+        "mask images (white = hole) for the 'folder' generator; alone it means --masks folder:1",
+        group=MASKS,
+        metavar="DIR",
+    )
+    border: str = setting(
+        "any",
+        "holes anywhere (any), kept clear of the image border (clear), or touching it "
+        "(touch); pconv masks --border takes the same words",
+        group=MASKS,
+        choices=BORDER_CHOICES,
+    )
+    mask_buckets: str = setting(
+        "",
+        "hole-ratio buckets 0..5 to draw from, each mask from one of them",
+        group=MASKS,
+        metavar="0,1,..",
+        unset="the generators' own distribution",
+    )
+    # data
+    val: str | None = setting(
+        None, "validation images (metrics, samples, best)", group=DATA, metavar="DIR"
+    )
+    val_holdout: int | None = setting(
+        None,
+        "validate on N images held out of --data",
+        group=DATA,
+        metavar="N",
+        unset="without --val: 5%, max 32",
+    )
+    val_count: int = setting(64, "validate on at most N images", group=DATA, metavar="N")
+    crop: str = setting(
+        "random-scale",
+        "random-scale (between native pixels and the whole short side), native (no "
+        "rescaling), fit (short side = --size)",
+        group=DATA,
+        choices=CROP_CHOICES,
+    )
+    flip: bool = setting(True, "random mirror", group=DATA)
+    workers: int = setting(2, "DataLoader processes per training process", group=DATA)
+    # runtime
+    device: str = setting("auto", "auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...", group=HARDWARE)
+    precision: str = setting(
+        "auto",
+        "autocast precision, the words of pconv's inference and the ComfyUI nodes: auto = "
+        "bf16 on GPUs that have it, else fp16 with a grad scaler; fp32 on CPU",
+        group=HARDWARE,
+        choices=PRECISIONS,
+    )
+    compile: bool = setting(False, "torch.compile", group=HARDWARE)
+    channels_last: bool = setting(False, "NHWC memory layout", group=HARDWARE)
+    # bookkeeping
+    log_every: int = setting(20, "log losses every N steps", group=BOOKS, metavar="N")
+    val_every: int = setting(
+        1000, "validate, write samples every N steps", group=BOOKS, metavar="N"
+    )
+    ckpt_every: int = setting(1000, "checkpoint every N steps", group=BOOKS, metavar="N")
+    keep: int = setting(3, "checkpoints kept", group=BOOKS, metavar="K")
+    tensorboard: str = setting(
+        "auto", "TensorBoard logs (auto: if installed)", group=BOOKS, choices=TENSORBOARD_CHOICES
+    )
+
+    # -- derived values --------------------------------------------------------------------
+
+    @property
+    def phase1_steps(self) -> int:
+        return max(0, int(self.steps or 0) - int(self.phase2_steps or 0))
+
+    def loss_weight_values(self) -> LossWeights:
+        return parse_loss_weights(self.loss_weights)
+
+    def border_rule(self) -> bool | None:
+        return parse_border(self.border)
+
+    def buckets(self) -> tuple[int, ...] | None:
+        return parse_buckets(self.mask_buckets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+
+
+def parse_loss_weights(text: str) -> LossWeights:
+    """``"hole=6,style=120"`` -> :class:`LossWeights` (unnamed terms keep the paper's value)."""
+    known = {f.name for f in fields(LossWeights)}
+    values: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise ConfigError(
+                Setting("loss_weights"),
+                f" {item!r}: want NAME=NUMBER with NAME in {', '.join(sorted(known))}",
+            )
+        try:
+            values[key] = float(value)
+        except ValueError:
+            raise ConfigError(
+                Setting("loss_weights"), f" {item!r}: {value!r} is not a number"
+            ) from None
+        if not math.isfinite(values[key]) or values[key] < 0:
+            raise ConfigError(Setting("loss_weights"), f" {item!r} must be a finite number >= 0")
+    return LossWeights(**values)
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """A config file as a dict of known keys (``-`` or ``_`` accepted); one-line errors."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name == "loss_weights" and isinstance(value, dict):  # a [loss-weights] table
+            value = ",".join(f"{k}={v}" for k, v in value.items())
+        if name == "amp":  # the former name of precision (run folders written before it)
+            if "precision" in raw:
+                raise ConfigError(f"{path}: give precision only (amp is its former name)")
+            if value not in LEGACY_AMP:
+                raise ConfigError(f"{path}: amp must be one of {', '.join(LEGACY_AMP)}")
+            name, value = "precision", LEGACY_AMP[value]
+        if name not in FIELD_NAMES:
+            raise ConfigError(f"{path}: unknown setting {key!r}")
+        values[name] = value
+    if isinstance(values.get("data"), str):
+        values["data"] = [values["data"]]
+    return values
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def dump_toml(config: TrainConfig, header: str = "") -> str:
+    """The resolved config as TOML that :func:`load_toml` reads back to the same values.
+
+    TOML has no null: unset (``None``) values are written as comments.
+    """
+    lines = [f"# {line}" for line in header.splitlines()]
+    for key, value in config.to_dict().items():
+        toml_key = key.replace("_", "-")
+        if value is None:
+            lines.append(f"# {toml_key} = (unset)")
+        else:
+            lines.append(f"{toml_key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- combining -------------------------------------------------------------------------------
+
+
+def _coerce(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check the types of values from a file (argparse already typed the command line)."""
+    out: dict[str, Any] = {}
+    types = {f.name: f.type for f in fields(TrainConfig)}
+    for key, value in values.items():
+        kind = str(types[key])
+        try:
+            if value is None or key == "data":
+                out[key] = [str(v) for v in value] if key == "data" else None
+            elif kind.startswith("bool"):
+                if not isinstance(value, bool):
+                    raise TypeError
+                out[key] = value
+            elif kind.startswith("int"):
+                if isinstance(value, bool) or not float(value).is_integer():
+                    raise TypeError
+                out[key] = int(value)
+            elif kind.startswith("float"):
+                if isinstance(value, bool):
+                    raise TypeError
+                out[key] = float(value)
+            else:
+                out[key] = str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: {key.replace('_', '-')} = {value!r} has the wrong type"
+            ) from None
+    return out
+
+
+def resolve(
+    file_values: dict[str, Any] | None = None,
+    cli_values: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Defaults < preset < file < command line, then checked. Model keys may stay ``None``
+    when ``init`` is set (the init file decides them later, see :func:`with_model`)."""
+    file_values = _coerce(file_values or {}, "config file")
+    cli_values = cli_values or {}
+    given = {**file_values, **cli_values}
+    preset_name = given.get("preset", DEFAULT_PRESET)
+    if preset_name not in PRESETS:
+        raise ConfigError(f"unknown preset {preset_name!r} (choose from {', '.join(PRESETS)})")
+    preset = asdict(PRESETS[preset_name])
+    preset.pop("summary")
+    if given.get("init"):
+        # Fine-tuning: the file fixes the model; the schedule is phase 2 only by default.
+        for key in (*MODEL_KEYS, "size"):
+            preset.pop(key)
+        preset["steps"] = INIT_STEPS
+        preset.pop("phase2_steps")
+    merged = {**preset, **given}
+    if isinstance(merged.get("border"), str):
+        # pconv masks' older words (yes / no) name the same rules
+        with contextlib.suppress(InputError):  # an unknown word: check() names the setting
+            merged["border"] = border_name(merged["border"])
+    if given.get("init") and "phase2_steps" not in given:
+        merged["phase2_steps"] = merged["steps"]
+    elif "steps" in given and "phase2_steps" not in given:
+        # Keep the preset's share of fine-tuning when only the total is given.
+        share = PRESETS[preset_name].phase2_steps / PRESETS[preset_name].steps
+        merged["phase2_steps"] = round(int(merged["steps"]) * share)
+    config = TrainConfig(**merged)
+    check(config)
+    return config
+
+
+def with_model(
+    config: TrainConfig, depth: int, base_width: int, max_width_mult: int, size: int
+) -> TrainConfig:
+    """Fill in the model keys from an ``--init`` file; explicit values must agree with it."""
+    for key, value in zip(MODEL_KEYS, (depth, base_width, max_width_mult), strict=True):
+        mine = getattr(config, key)
+        if mine is not None and mine != value:
+            raise ConfigError(
+                Setting(key), f" {mine} contradicts the ", Setting("init"),
+                f" model ({key} {value}); leave it out when fine-tuning",
+            )  # fmt: skip
+    config = replace(
+        config,
+        depth=depth,
+        base_width=base_width,
+        max_width_mult=max_width_mult,
+        size=config.size or size,
+    )
+    check(config)
+    return config
+
+
+def check(config: TrainConfig) -> None:
+    """Reject values that cannot work, each with a one-line reason."""
+    if config.depth is not None and not 1 <= config.depth <= 10:
+        raise ConfigError(Setting("depth"), f" must be 1..10, got {config.depth}")
+    for key in ("base_width", "max_width_mult", "size", "batch_size", "steps"):
+        value = getattr(config, key)
+        if value is not None and value < 1:
+            raise ConfigError(Setting(key), f" must be >= 1, got {value}")
+    if config.size is not None and config.depth is not None and config.size % 2**config.depth:
+        raise ConfigError(
+            Setting("size"), f" {config.size} is not a multiple of 2**depth = {2**config.depth}"
+        )
+    if config.steps is not None and not 0 <= (config.phase2_steps or 0) <= config.steps:
+        raise ConfigError(
+            Setting("phase2_steps"), f" {config.phase2_steps} must be between 0 and ",
+            Setting("steps"), f" {config.steps}",
+        )  # fmt: skip
+    for key in ("lr", "finetune_lr"):
+        if not (math.isfinite(getattr(config, key)) and getattr(config, key) > 0):
+            raise ConfigError(Setting(key), " must be > 0")
+    for key in ("log_every", "val_every", "ckpt_every", "keep", "val_count"):
+        if getattr(config, key) < 1:
+            raise ConfigError(Setting(key), " must be >= 1")
+    if config.workers < 0 or config.clip_grad < 0 or (config.val_holdout or 0) < 0:
+        raise ConfigError(
+            Setting("workers"), ", ", Setting("clip_grad"), " and ", Setting("val_holdout"),
+            " must be >= 0",
+        )  # fmt: skip
+    if config.prior is not None and config.prior not in PRIORS:
+        raise ConfigError(Setting("prior"), f" must be one of {', '.join(PRIORS)}")
+    for key, choices in (
+        ("precision", PRECISIONS),
+        ("border", BORDER_CHOICES),
+        ("crop", CROP_CHOICES),
+        ("tensorboard", TENSORBOARD_CHOICES),
+    ):
+        if getattr(config, key) not in choices:
+            raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
+    parse_loss_weights(config.loss_weights)
+    if config.perceptual not in PERCEPTUAL_CHOICES and not (
+        config.perceptual.startswith("vgg16-file:") and len(config.perceptual) > 11
+    ):
+        raise ConfigError(
+            Setting("perceptual"), f" {config.perceptual!r}: choose from "
+            f"{', '.join(PERCEPTUAL_CHOICES)} or vgg16-file:PATH",
+        )  # fmt: skip
+    try:
+        config.buckets()
+    except InputError:
+        raise ConfigError(
+            Setting("mask_buckets"), f" {config.mask_buckets!r}: want numbers 0..5"
+        ) from None

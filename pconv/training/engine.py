@@ -1,0 +1,557 @@
+"""The training engine: setup, one training step, the loop, and the hooks it calls.
+
+Phase 1 trains everything with Adam at ``lr`` (2e-4); phase 2 fine-tunes at ``finetune_lr``
+(5e-5) with the encoder's BatchNorm frozen (statistics and affine parameters), as in the
+paper. The optimiser is the same object across the switch (its moments carry over); only the
+learning rate and the frozen parameters change.
+
+Step ``s`` (0-based) is phase 1 while ``s < phase1_steps``. ``Trainer.step`` counts completed
+optimisation steps; a checkpoint taken at ``step`` resumes by running step ``step`` next.
+
+The shape, so that a new piece does not touch the loop: :meth:`Trainer.__init__` builds
+everything (every attribute is set there); :meth:`Trainer.train_step` is one optimisation
+step and returns its named losses; :meth:`Trainer.run` is the loop; everything around the
+steps is a hook (:mod:`pconv.training.hooks`); what a checkpoint saves is the registry
+``Trainer.states`` of named state holders. A GAN discriminator would be one more module and
+optimiser in that registry, its loss terms more names in the step's dict (and in
+``shown_terms``), its update a second part of the step function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from pconv.checkpoint import load_weights
+from pconv.errors import CheckpointError, PConvError
+from pconv.inpaint import DTYPES
+from pconv.losses import InpaintingLoss
+from pconv.losses.inpainting import TERM_NAMES
+from pconv.loader import resolve_weights
+from pconv.training import export, state
+from pconv.training.config import TrainConfig, dump_toml, with_model
+from pconv.training.data import (
+    Scan,
+    StepSampler,
+    TrainImages,
+    ValSet,
+    find_images,
+    load_valset,
+    scan_images,
+    single_threaded_opencv,
+    split_holdout,
+    training_masks,
+    worker_init,
+)
+from pconv.training.distributed import DistInfo, all_mean, barrier, replicas_agree
+from pconv.training.errors import ConfigError, InitError, Setting, TrainingDiverged
+from pconv.training.hooks import (
+    Checkpoints,
+    FinalExport,
+    Hook,
+    NanGuard,
+    Progress,
+    Signals,
+    Validation,
+)
+from pconv.training.logs import MetricLog
+from pconv.unet import PConvUNet, UNetConfig, add_smooth_prior
+
+__all__ = ["Summary", "Trainer", "TrainingDiverged", "autocast_dtype"]
+
+TERMS = ("total", *TERM_NAMES)
+#: Validation images held out of the training folders when no ``val`` is given: 5%, at most 32.
+HOLDOUT_SHARE, HOLDOUT_MAX = 0.05, 32
+
+
+@dataclass
+class Summary:
+    """What a call to :meth:`Trainer.run` did."""
+
+    step: int
+    finished: bool
+    images_per_s: float
+    losses: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    final: Path | None = None
+    skipped: int = 0
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a precision (``auto``/``fp32``/``bf16``/``fp16``, the names of
+    :data:`pconv.inpaint.DTYPES`), ``None`` for plain fp32. ``auto``: bf16 on CUDA devices
+    that have it, else fp16 (with a grad scaler); fp32 elsewhere, since CPU autocast is
+    slower than fp32 on most CPUs."""
+    if precision == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return DTYPES[precision]
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """``fp32``/``bf16``/``fp16``: how run.json and the weights' metadata name it."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+@dataclass
+class _Data:
+    scan: Scan
+    train_set: TrainImages
+    valset: ValSet | None
+    val_description: str
+
+
+class Trainer:
+    """One training run in ``run_dir``: built from a resolved config, optionally resumed."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        *,
+        device: torch.device | str = "cpu",
+        dist: DistInfo | None = None,
+        resume: bool = False,
+        command: str = "",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.dist = dist or DistInfo()
+        self.run_dir = Path(run_dir)
+        self.device = torch.device(device)
+        self.command = command
+        quiet = not self.dist.main  # only rank 0 prints
+        self.say = (lambda msg: None) if quiet else log or (lambda m: print(m, file=sys.stderr))
+        self.started = time.time()
+        loaded = self._find_resume_state() if resume else None
+        if resume and loaded is None:
+            raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
+        _seed_everything(config.seed)
+        self.model, self.config, self.init_path = _build_model(config, loaded, self.device)
+        if not resume and state.list_checkpoints(self.run_dir):
+            raise ConfigError(
+                f"{self.run_dir} already holds a run: continue it with ", Setting("resume"),
+                f" {self.run_dir} or choose another ", Setting("output"),
+            )  # fmt: skip
+        data = _build_data(self.config, self.dist)
+        self.scan, self.train_set, self.valset = data.scan, data.train_set, data.valset
+        self.val_description = data.val_description
+        c = self.config
+        self.loss_fn = InpaintingLoss(
+            c.loss_weight_values(), backbone=c.perceptual, offline=True
+        ).to(self.device)
+        self.loss_fn.requires_grad_(False)
+        weights = self.loss_fn.weights.per_term()
+        #: The progress line: the total and every term that counts in it.
+        self.shown_terms = ("total", *(k for k in TERM_NAMES if weights[k]))
+        self.amp_dtype = autocast_dtype(c.precision, self.device)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=self.amp_dtype == torch.float16
+        )
+        if c.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        #: What a checkpoint saves and a resume restores, by name (see pconv.training.state).
+        self.states: dict[str, Any] = {
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "scaler": self.scaler,
+        }
+        self.global_batch = c.batch_size * self.dist.world
+        self.end = c.steps  # the last step of the current run() call
+        self.stop_requested = False
+        self.logger: MetricLog | None = None  # opened by the Progress hook for a run()
+        # bookkeeping a checkpoint carries over
+        self.step = 0
+        self.best: float | None = None
+        self.skipped_decode: set[int] = set()
+        self.elapsed_before = 0.0
+        self.images_seen = 0
+        self.last_metrics: dict[str, float] = {}
+        if loaded is not None:
+            self._restore(loaded)
+        self.phase = self.phase_of(self.step)
+        self.net: torch.nn.Module = self.model
+        self._enter_phase(self.phase)
+        # the hooks, in the order the loop calls them
+        self.progress = Progress()
+        self.validation = Validation()
+        self.checkpoints = Checkpoints()
+        self.final_export = FinalExport(self.validation)
+        self.hooks: list[Hook] = [
+            self.progress, self.validation, Signals(), NanGuard(), self.checkpoints,
+            self.final_export,
+        ]  # fmt: skip
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._write_run_files(resumed=loaded is not None)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop_at: int | None = None) -> Summary:
+        """Train up to ``config.steps`` (or ``stop_at``), then checkpoint (and export when the
+        schedule is complete). SIGINT / SIGTERM stop after the current step, with a checkpoint."""
+        self.end = self.config.steps if stop_at is None else min(stop_at, self.config.steps)
+        losses: dict[str, float] = {}
+        try:
+            self._call("run_start")
+            batches = self._batches()
+            while self.step < self.end and not self.stop_requested:
+                self._call("step_start")
+                self._apply_schedule()
+                batch = next(batches)
+                self._record_unreadable(batch["failed"])
+                losses = self.train_step(batch["image"], batch["valid"])
+                self.step += 1
+                self.images_seen += self.global_batch
+                self._call("step_end", losses)
+            self._call("run_end")
+            if not replicas_agree(self.model, self.dist):
+                raise PConvError("the processes' weights differ at the end: DDP went out of sync")
+            barrier(self.dist)
+        finally:
+            self._call("close")
+            if self.logger is not None:
+                self.logger.close()
+                self.logger = None
+        return Summary(
+            step=self.step,
+            finished=self.step >= self.config.steps,
+            images_per_s=self.progress.rate,
+            losses=losses,
+            metrics=self.last_metrics,
+            final=self.final_export.folder,
+            skipped=len(self.scan.bad) + len(self.skipped_decode),
+        )
+
+    def _call(self, point: str, *args: Any) -> None:
+        for hook in self.hooks:
+            getattr(hook, point)(self, *args)
+
+    # -- one step ---------------------------------------------------------------------------
+
+    def train_step(self, image: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on a batch; returns its named losses (mean over ranks):
+        the loss terms and ``grad_norm``."""
+        non_blocking = self.device.type == "cuda"
+        image = image.to(self.device, non_blocking=non_blocking)
+        valid = valid.to(self.device, non_blocking=non_blocking)
+        if self.config.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+            valid = valid.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            out = self.net(image, valid)
+            terms = self.loss_fn(out, image, valid)
+        self.scaler.scale(terms["total"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        max_norm = self.config.clip_grad if self.config.clip_grad > 0 else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        stop = 1.0 if self.stop_requested else 0.0
+        packed = torch.stack(
+            [terms[k].detach().float() for k in TERMS]
+            + [grad_norm.detach().float().reshape(()), torch.tensor(stop, device=self.device)]
+        )
+        packed = all_mean(packed, self.dist).cpu()  # one sync: logging, NaN guard, stop flag
+        losses = {k: float(v) for k, v in zip(TERMS, packed[: len(TERMS)], strict=True)}
+        losses["grad_norm"] = float(packed[len(TERMS)])
+        self.stop_requested = float(packed[-1]) > 0
+        self._call("after_backward", losses)
+        self.scaler.step(self.optimizer)  # with fp16, steps with inf/NaN grads are skipped
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return losses
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # -- schedule ---------------------------------------------------------------------------
+
+    def phase_of(self, step: int) -> int:
+        return 1 if step < self.config.phase1_steps else 2
+
+    def _apply_schedule(self) -> None:
+        phase = self.phase_of(self.step)
+        if phase != self.phase:
+            self._enter_phase(phase)
+            self.progress.note(
+                self,
+                f"step {self.step}: phase 2 (lr {self.config.finetune_lr}, encoder BN frozen)",
+            )
+
+    def _enter_phase(self, phase: int) -> None:
+        self.phase = phase
+        lr = self.config.lr if phase == 1 else self.config.finetune_lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.freeze_encoder_bn(phase == 2)
+        self.net = self._wrap()
+
+    def _wrap(self) -> torch.nn.Module:
+        """The module the step calls: DDP (rebuilt when the trainable set changes) and/or
+        ``torch.compile``; checkpoints and validation always use the plain model."""
+        net: torch.nn.Module = self.model
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(net, device_ids=ids)
+        if self.config.compile:
+            # Graph breaks (the model checks masks on the host) make each U-Net block its own
+            # frame, called at a different size per level: specialise every size rather than
+            # trace symbolic shapes, and allow that many specialisations.
+            dynamo_config = torch._dynamo.config
+            key = (
+                "recompile_limit"
+                if hasattr(dynamo_config, "recompile_limit")
+                else "cache_size_limit"
+            )
+            setattr(dynamo_config, key, max(getattr(dynamo_config, key), 64))  # older torch
+            net = torch.compile(net, dynamic=False)
+        return net
+
+    # -- data -------------------------------------------------------------------------------
+
+    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        """The batches of steps ``step..end-1`` (nothing to load when there are none)."""
+        if self.step >= self.end:
+            return iter(())
+        c = self.config
+        sampler = StepSampler(
+            len(self.train_set), c.batch_size, c.seed, self.step, c.steps,
+            self.dist.rank, self.dist.world,
+        )  # fmt: skip
+        if c.workers:
+            single_threaded_opencv()
+        return iter(
+            DataLoader(
+                self.train_set,
+                batch_size=c.batch_size,
+                sampler=sampler,
+                num_workers=c.workers,
+                pin_memory=self.device.type == "cuda",
+                worker_init_fn=worker_init,
+                persistent_workers=False,
+                prefetch_factor=4 if c.workers else None,
+            )
+        )
+
+    def _record_unreadable(self, failed: torch.Tensor) -> None:
+        for index in failed.tolist():
+            if index >= 0 and index not in self.skipped_decode:
+                self.skipped_decode.add(index)
+                if self.dist.main:
+                    path = self.train_set.paths[index]
+                    self.say(f"skipped an unreadable image: {path}")
+                    with open(self.run_dir / "skipped.txt", "a") as fh:
+                        fh.write(f"{path}\tdecoding failed\n")
+
+    # -- resume and the run's files ---------------------------------------------------------
+
+    def _find_resume_state(self) -> state.LoadedState | None:
+        if self.dist.main:
+            removed = state.remove_stale_temporaries(self.run_dir)
+            if removed:
+                self.say(f"removed {removed} partial checkpoint file(s) of an interrupted write")
+        return state.latest_state(self.run_dir)
+
+    def _restore(self, loaded: state.LoadedState) -> None:
+        loaded.restore(self.states)
+        self.step = loaded.step
+        extra = loaded.extra
+        self.best = extra.get("best")
+        self.skipped_decode = set(extra.get("skipped_decode", []))
+        self.elapsed_before = float(extra.get("elapsed", 0.0))
+        self.images_seen = int(extra.get("images_seen", 0))
+        self.last_metrics = extra.get("metrics", {})
+        self.say(f"resuming from {loaded.path} (step {self.step})")
+
+    def elapsed(self) -> float:
+        """Seconds of training in this run, over every session."""
+        return self.elapsed_before + time.time() - self.started
+
+    def _write_run_files(self, resumed: bool) -> None:
+        header = "Resolved settings of this run (python -m train --config this file)."
+        (self.run_dir / "config.toml").write_text(dump_toml(self.config, header))
+        if self.scan.bad:
+            lines = [f"{path}\t{why}" for path, why in self.scan.bad]
+            (self.run_dir / "skipped.txt").write_text("\n".join(lines) + "\n")
+        sessions_path = self.run_dir / "run.json"
+        sessions = []
+        if resumed and sessions_path.is_file():
+            sessions = json.loads(sessions_path.read_text())
+        sessions.append(
+            {
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "resumed_at": self.step if resumed else None,
+                "command": self.command,
+                "hardware": export.hardware(self.device, self.dist.world),
+                "precision": precision_name(self.amp_dtype),
+                "world": self.dist.world,
+                "train_images": len(self.train_set),
+                "val_images": len(self.valset) if self.valset else 0,
+                "skipped_unreadable": [str(p) for p, _ in self.scan.bad],
+                "pconv_train": "1",
+            }
+        )
+        sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
+
+    # -- what the exported weights say about their training ---------------------------------
+
+    def metadata(self, metrics: dict[str, float]) -> dict[str, str]:
+        c = self.config
+        val = self.val_description if self.valset is not None else "none"
+        protocol = (
+            f"{c.size}x{c.size} centre crops (short side scaled to {c.size}), fixed masks "
+            f"({c.masks}), output composited over the known pixels, 8-bit rounding, "
+            "SSIM 11x11 Gaussian sigma 1.5"
+        )
+        training = {
+            "data": list(c.data), "images": len(self.train_set),
+            "skipped": len(self.scan.bad) + len(self.skipped_decode),
+            "val": val, "val_protocol": protocol,
+            "steps": self.step, "phase1_steps": min(self.step, c.phase1_steps),
+            "phase2_steps": max(0, self.step - c.phase1_steps),
+            "lr": c.lr, "finetune_lr": c.finetune_lr, "batch_size": c.batch_size,
+            "world": self.dist.world, "crop": c.crop, "flip": c.flip,
+            "masks": self._masks_text(), "init": self.init_path,
+            "precision": precision_name(self.amp_dtype),
+            "clip_grad": c.clip_grad, "seed": c.seed, "hours": self.elapsed() / 3600,
+            "images_seen": self.images_seen,
+        }  # fmt: skip
+        info = {
+            "name": c.name or self.run_dir.resolve().name,
+            "data": list(c.data),
+            "images": len(self.train_set),
+            "step": self.step,
+            "size": c.size,
+            "licence": c.licence,
+            "metrics": metrics,
+            "val_description": val,
+            "val_protocol": protocol,
+            "loss": self.loss_fn.describe(),
+            "training": training,
+            "command": self.command,
+            "hardware": export.hardware(self.device, self.dist.world),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        return export.build_metadata(info)
+
+    def _masks_text(self) -> str:
+        c = self.config
+        where = {"any": "anywhere", "clear": "clear of the border", "touch": "touching the border"}
+        text = f"{c.masks} on the fly, holes {where[c.border]}"
+        if c.mask_dir:
+            text += f", folder masks from {c.mask_dir}"
+        if c.mask_buckets:
+            text += f", hole-ratio buckets {c.mask_buckets}"
+        return text
+
+
+# -- setup, piece by piece ------------------------------------------------------------------------
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _build_model(
+    config: TrainConfig, loaded: state.LoadedState | None, device: torch.device
+) -> tuple[PConvUNet, TrainConfig, str | None]:
+    """(model in training mode on ``device``, the config with the model's keys, init path)."""
+    if loaded is not None and "model_config" in loaded.extra:
+        # Resuming: the checkpoint's architecture (normalisation included) is the truth;
+        # the init weights are neither needed nor downloaded again.
+        c = UNetConfig.from_dict(loaded.extra["model_config"])
+        config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
+        model = PConvUNet(c).to(device).train()
+        return model, replace(config, prior=c.prior), loaded.extra.get("init_path")
+    init_path = None
+    if config.init:
+        try:
+            path = Path(config.init)
+            if path.is_file() and state.is_state_file(path):  # another run's checkpoint
+                model = state.model_from_state(state.load_state(path))
+            else:
+                path = resolve_weights(config.init)
+                model, _ = load_weights(path, device="cpu")
+        except CheckpointError as exc:
+            raise InitError(Setting("init"), f" {config.init}: {exc}") from None
+        c = model.config
+        config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
+        model.config = replace(c, resolution=config.size)
+        model = _with_prior(model, config.prior)
+        init_path = str(path)
+    else:
+        model = PConvUNet(
+            UNetConfig(
+                depth=config.depth,
+                base_width=config.base_width,
+                max_width_mult=config.max_width_mult,
+                resolution=config.size,
+                prior=config.prior or "none",
+            )
+        )
+    return model.to(device).train(), replace(config, prior=model.config.prior), init_path
+
+
+def _with_prior(model: PConvUNet, prior: str | None) -> PConvUNet:
+    """The init model, gated with the smooth fill if ``prior`` asks for it."""
+    if prior is None or prior == model.config.prior:
+        return model
+    if prior == "smooth":
+        return add_smooth_prior(model)
+    raise ConfigError(
+        Setting("prior"), f" {prior} contradicts the ", Setting("init"),
+        f" model (prior {model.config.prior}): a learned gate cannot be dropped",
+    )  # fmt: skip
+
+
+def _build_data(c: TrainConfig, dist: DistInfo) -> _Data:
+    """The training images, the masks, and the fixed validation set (rank 0 only)."""
+    scan = scan_images(find_images(c.data))
+    if not scan.good:
+        raise PConvError(f"none of the {len(scan.bad)} images in {', '.join(c.data)} opens")
+    masks = training_masks(
+        c.masks, c.size, border=c.border_rule(), buckets=c.buckets(), mask_dir=c.mask_dir
+    )
+    masks.draw(np.random.default_rng(c.seed))  # a mask setting that cannot work fails now
+    train_paths, val_paths = scan.good, []
+    description = ""
+    if c.val:
+        val_paths = scan_images(find_images([c.val])).good
+        description = f"{len(val_paths)} images of {c.val}"
+    holdout = c.val_holdout
+    if holdout is None and not c.val:
+        holdout = min(HOLDOUT_MAX, int(len(train_paths) * HOLDOUT_SHARE))
+    if holdout:
+        train_paths, held = split_holdout(train_paths, holdout, c.seed)
+        val_paths = val_paths + held
+        description = f"{len(held)} images held out of the training folders" + (
+            f" and {c.val}" if c.val else ""
+        )
+    if len(val_paths) > c.val_count:
+        stride = len(val_paths) / c.val_count
+        val_paths = [val_paths[int(i * stride)] for i in range(c.val_count)]
+    train_set = TrainImages(train_paths, c.size, masks, c.crop, c.flip)
+    # Only rank 0 validates, so only rank 0 decodes the validation images.
+    keep_val = val_paths and dist.main
+    valset = load_valset(val_paths, c.size, masks, c.seed) if keep_val else None
+    if valset is not None:
+        description = f"{len(valset)} validation images ({description})"
+    return _Data(scan, train_set, valset, description)
