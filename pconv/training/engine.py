@@ -38,9 +38,9 @@ from torch.utils.data import DataLoader
 from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError, PConvError
 from pconv.inpaint import DTYPES
+from pconv.loader import resolve_weights
 from pconv.losses import InpaintingLoss
 from pconv.losses.inpainting import TERM_NAMES
-from pconv.loader import resolve_weights
 from pconv.training import export, state
 from pconv.training.config import TrainConfig, dump_toml, with_model
 from pconv.training.data import (
@@ -477,9 +477,9 @@ def _build_model(
     if loaded is not None and "model_config" in loaded.extra:
         # Resuming: the checkpoint's architecture (normalisation included) is the truth;
         # the init weights are neither needed nor downloaded again.
-        c = UNetConfig.from_dict(loaded.extra["model_config"])
+        arch, c = state.model_architecture(loaded)
         config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
-        model = PConvUNet(c).to(device).train()
+        model = arch.build(c).to(device).train()
         return model, replace(config, prior=c.prior), loaded.extra.get("init_path")
     init_path = None
     if config.init:

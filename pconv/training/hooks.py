@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from pconv.architectures import architecture_of
 from pconv.training import export, state
 from pconv.training.config import dump_toml
 from pconv.training.errors import Setting, TrainingDiverged
@@ -254,6 +255,7 @@ class Checkpoints(Hook):
             "images_seen": trainer.images_seen,
             "metrics": trainer.last_metrics,
             "world": trainer.dist.world,
+            "model_architecture": architecture_of(trainer.model).name,
             "model_config": json.loads(trainer.model.config.to_json()),
             "init_path": trainer.init_path,
         }

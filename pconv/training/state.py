@@ -31,8 +31,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from pconv.architectures import Architecture, get_architecture
 from pconv.errors import CheckpointError
-from pconv.unet import PConvUNet, UNetConfig
+from pconv.unet import UNET
 
 CKPT_DIR = "checkpoints"
 STATE_FORMAT = "pconv-train-state"
@@ -224,12 +225,23 @@ class LoadedState:
         _restore_rng(self.tensors, self.meta["rng"])
 
 
-def model_from_state(loaded: LoadedState) -> PConvUNet:
-    """The model a training checkpoint holds, as it was at that step (float32, train mode)."""
+def model_architecture(loaded: LoadedState) -> tuple[Architecture, Any]:
+    """The architecture and config of the model a training checkpoint holds (checkpoints
+    written before the architecture was recorded hold PConv U-Nets)."""
     config = loaded.extra.get("model_config")
     if not isinstance(config, dict):
         raise CheckpointError(f"{loaded.path}: training checkpoint without its model config")
-    model = PConvUNet(UNetConfig.from_dict(config))
+    try:
+        arch = get_architecture(loaded.extra.get("model_architecture", UNET.name))
+        return arch, arch.config_from_dict(config)
+    except (CheckpointError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{loaded.path}: {exc}") from None
+
+
+def model_from_state(loaded: LoadedState) -> torch.nn.Module:
+    """The model a training checkpoint holds, as it was at that step (float32, train mode)."""
+    arch, config = model_architecture(loaded)
+    model = arch.build(config)
     try:
         model.load_state_dict(loaded.model_state())
     except RuntimeError as exc:
