@@ -26,9 +26,9 @@ from zoo.card import (
     LICENCE_NAME,
     LICENCE_TEXTS,
     entry_info,
+    hub_card,
     hub_config,
     licence_text,
-    model_card,
     validate_folder,
 )
 from zoo.cli import LIST_WIDTH
@@ -60,7 +60,7 @@ def _card_for(entry: registry.ModelEntry, conversion: dict | None = None) -> str
     meta["config"] = UNetConfig.paper256(input_mean=(0.5,) * 3, input_std=(0.5,) * 3).to_json()
     if conversion is not None:
         meta["conversion"] = json.dumps(conversion)
-    return model_card(meta, "0" * 64)
+    return hub_card(meta, "0" * 64)
 
 
 # -- the registry --------------------------------------------------------------------------------

@@ -11,13 +11,14 @@ import json
 import shutil
 from pathlib import Path
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard
 from torch import nn
 
 import pconv
-from pconv.architectures import config_of, detect, get_architecture
+from pconv.architectures import detect, get_architecture
 from pconv.checkpoint import WEIGHTS_NAME, save_model
 from pconv.errors import CheckpointError
+from pconv.model_card import REQUIRED_SECTIONS, data_terms, model_card
 from pconv.model_info import ModelInfo
 from zoo.convert.common import Conversion
 from zoo.files import sha256_file, staging_folder, verify_weights, write_sha256_sidecar
@@ -33,27 +34,6 @@ LICENCE_DIR = Path(__file__).parent / "licences"
 LICENCE_TEXTS = {"apache-2.0": "Apache-2.0.txt", "mit": "MIT.txt"}
 #: A template's own copyright line (MIT's), replaced by the holder's notice.
 COPYRIGHT_PLACEHOLDER = "Copyright (c) <year> <copyright holders>"
-#: The licence of pconv's own code, which converts and runs every model.
-CODE_LICENCE = "Apache-2.0"
-TAGS = ("image-inpainting", "inpainting", "partial-convolution", "pconv", "safetensors")
-#: SPDX -> the Hub's licence ids
-HUB_LICENSES = {
-    "apache-2.0": "apache-2.0",
-    "mit": "mit",
-    "bsd-3-clause": "bsd-3-clause",
-    "cc-by-4.0": "cc-by-4.0",
-    "cc-by-nc-4.0": "cc-by-nc-4.0",
-}
-REQUIRED_SECTIONS = (
-    "## Model",
-    "## Usage",
-    "## How it was made",
-    "## Evaluation",
-    "## Limitations",
-    "## License",
-)
-
-
 def entry_info(
     entry: ModelEntry, conversion: Conversion | None = None, upstream_sha256: str | None = None
 ) -> ModelInfo:
@@ -114,10 +94,16 @@ def licence_text(licence: str, notice: str = "") -> str | None:
     return f"{notice}\n\n{text}" if notice else text
 
 
-def data_terms(info: ModelInfo) -> str:
-    """The training data's terms as the weights record them (``data_terms``; the trainer's
-    ``licence_note`` for files it wrote before it recorded them), or ``""`` if they do not."""
-    return info.data_terms or info.notes.get("licence_note", "")
+def hub_card(meta: dict[str, str], weights_sha256: str, repo_id: str | None = None) -> str:
+    """The Hub README for weights with metadata ``meta`` (see :func:`pconv.model_card`)."""
+    name = meta.get("name", "")
+    return model_card(
+        meta,
+        weights_sha256,
+        repo_id=repo_id,
+        zoo_name=name if is_registered(name) else None,
+        licence_file=LICENCE_NAME if meta.get("licence", "").lower() in LICENCE_TEXTS else None,
+    )
 
 
 def hub_config(meta: dict[str, str], weights_sha256: str) -> dict[str, object]:
@@ -145,257 +131,13 @@ def hub_config(meta: dict[str, str], weights_sha256: str) -> dict[str, object]:
     }
 
 
-def _value(value: object) -> str:
-    """A measured figure as a card shows it: floats to 3 significant digits, lists joined."""
-    if isinstance(value, bool) or not isinstance(value, (float, list, tuple, dict)):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.3g}" if value == 0 or abs(value) >= 1e-3 else f"{value:.2e}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
-    return ", ".join(_value(v) for v in value)
-
-
-def _usage(name: str, repo: str) -> list[str]:
-    """The four ways in: Python, the CLI, ComfyUI, and ``hf_hub_download`` for any Hub copy."""
-    zoo_name = name if is_registered(name) else None
-    handle = zoo_name or repo or WEIGHTS_NAME
-    also = f'  # or "{repo}"' if zoo_name and repo else ""
-    hub_repo = repo or "OWNER/REPO"
-    comfy = (
-        f"choose `{zoo_name}` in the **Load PConv Model** node (downloaded once into the Hugging "
-        f"Face cache), or put `{WEIGHTS_NAME}` into `ComfyUI/models/inpaint` (any file name, "
-        f"e.g. `{zoo_name}.safetensors`) and choose that file."
-        if zoo_name
-        else f"put `{WEIGHTS_NAME}` into `ComfyUI/models/inpaint` (any file name) and choose it "
-        "in the **Load PConv Model** node."
-    )
-    return [
-        "## Usage",
-        "",
-        "Python (masks: white = fill):",
-        "",
-        "```python",
-        "from PIL import Image",
-        "",
-        "import pconv",
-        "",
-        f'model = pconv.load_model("{handle}"){also}',
-        'filled = pconv.inpaint(Image.open("photo.png"), Image.open("mask.png"), model)',
-        'filled.save("filled.png")',
-        "```",
-        "",
-        "Command line:",
-        "",
-        "```bash",
-        f"pconv inpaint photo.png --mask mask.png --output filled.png --model {handle}",
-        "```",
-        "",
-        f"ComfyUI (pconv's node pack): {comfy}",
-        "",
-        "Straight from the Hub:",
-        "",
-        "```python",
-        "from huggingface_hub import hf_hub_download",
-        "",
-        "import pconv",
-        "",
-        f'path = hf_hub_download("{hub_repo}", "{WEIGHTS_NAME}")',
-        "model = pconv.load_model(path)",
-        "```",
-        "",
-    ]
-
-
-def _licence_section(info: ModelInfo) -> list[str]:
-    """Three separate statements: the weights' licence (with its holder's notice), the training
-    data's terms, and pconv's code licence. A permissive weights licence says nothing about the
-    data behind the weights, and a user deciding on a product must see both."""
-    licence = info.licence
-    notice = info.upstream.get("copyright", "")
-    weights = f"- **Weights**: {licence}"
-    if info.upstream.get("homepage"):
-        weights += f", as published upstream by their authors ({info.upstream['homepage']})"
-    weights += "."
-    if notice:
-        weights += f" {notice}" + ("" if notice.endswith(".") else ".")
-    if licence.lower() in LICENCE_TEXTS:
-        weights += (
-            f" This notice and the licence text (`{LICENCE_NAME}`, next to the weights) must "
-            "accompany every copy of the weights."
-        )
-    terms = data_terms(info)
-    if terms:
-        data = (
-            f"- **Training data**: {terms} These are the data owners' terms, apart from the "
-            "weights' licence above, which does not lift them: check them before using the "
-            "weights in a product."
-        )
-    else:
-        datasets = ", ".join(info.datasets) or "not recorded"
-        data = (
-            f"- **Training data** ({datasets}): its terms are not recorded in the weights' "
-            "metadata; check each dataset's terms before using the weights in a product."
-        )
-    code = (
-        f"- **Code**: pconv, which converted these weights and runs them, is {CODE_LICENCE}."
-        if info.conversion is not None
-        else f"- **Code**: pconv, which runs these weights, is {CODE_LICENCE}."
-    )
-    return ["## License", "", weights, data, code, ""]
-
-
-def _training_lines(info: ModelInfo) -> list[str]:
-    """How ``python -m train`` made the weights, from the trainer's record."""
-    t = info.training or {}
-    loss = info.loss or {}
-    backbone = loss.get("backbone", {})
-    lines = [
-        f"- Data: {', '.join(t.get('data', []))}: {t.get('images')} training images"
-        f" ({t.get('skipped', 0)} unreadable skipped).",
-        f"- Steps: {t.get('steps')} ({t.get('phase1_steps')} at lr {t.get('lr')} with "
-        f"BatchNorm on, {t.get('phase2_steps')} at lr {t.get('finetune_lr')} with the "
-        f"encoder's BatchNorm frozen), Adam, batch {t.get('batch_size')} x {t.get('world')} "
-        f"process(es), crops of {info.resolution} px ({t.get('crop')}).",
-        f"- Started from: {t.get('init') or 'random initialisation'}.",
-        f"- Masks: {t.get('masks')}.",
-        f"- Loss: {loss.get('loss')} with weights {loss.get('weights')}; perceptual backbone "
-        f"{backbone.get('name')} (faithful to the paper: {backbone.get('faithful')}).",
-        f"- Precision {t.get('precision', t.get('amp'))}; hardware: "
-        f"{info.notes.get('hardware', 'not recorded')}; {float(t.get('hours', 0)):.2f} h.",
-    ]
-    if info.notes.get("command"):
-        lines.append(f"- Command: `{info.notes['command']}`")
-    return lines
-
-
-def model_card(
-    meta: dict[str, str], weights_sha256: str, repo_id: str | None = None, draft: bool = False
-) -> str:
-    """The card for weights with metadata ``meta``: the Hub's README for zoo builds and
-    publishing, and (``draft=True``) the trainer's ``MODEL_CARD.md``, which a person completes
-    before publishing. ``repo_id`` (default: the Hub repo recorded in ``meta``) is the
-    repository the usage examples download from."""
-    arch = detect(meta)
-    config = config_of(arch, meta)
-    info = ModelInfo.from_metadata(meta)
-    name = info.name or "pconv model"
-    licence = info.licence
-    hub_licence = HUB_LICENSES.get(licence.lower(), "other")
-    data = ModelCardData(
-        license=hub_licence,
-        datasets=info.datasets or None,
-        tags=list(TAGS),
-        library_name="pconv",
-        pipeline_tag="image-to-image",
-        **({"license_name": licence} if hub_licence == "other" else {}),
-    )
-    repo = repo_id or info.hub_repo_id
-    conversion = info.conversion or {}
-    upstream = info.upstream
-
-    lines = [f"# {name}: image inpainting with partial convolutions", ""]
-    if draft:
-        lines += [
-            "> Draft written by `python -m train`. Fill in what only you know (what the images "
-            "are, who may use them), then run `python -m zoo publish` on this folder: it "
-            "uploads this file as the card (a `README.md` next to it wins).",
-            "",
-        ]
-    lines += [info.summary, ""]
-    lines += [
-        "## Model",
-        "",
-        f"- Architecture (`{arch.name}`): {arch.describe(config)}; "
-        f"{arch.parameter_count(config) / 1e6:.2f} M parameters.",
-        f"- Training resolution: {arch.resolution(config)}x{arch.resolution(config)}; inputs "
-        f"must be multiples of {arch.multiple(config)} (`pconv.inpaint` pads, crops and "
-        "rescales for you).",
-        "- Input: RGB in [0, 1] and a mask, 1 = known pixel (user-facing masks: white = fill)"
-        + (
-            f". The input normalisation (mean {list(config.input_mean)}, std "
-            f"{list(config.input_std)}) is applied inside the model."
-            if hasattr(config, "input_mean")
-            else "."
-        ),
-        "- Format: `model.safetensors` (never pickled code); its metadata holds the "
-        "architecture config, normalisation, resolution, mask convention, licence, training "
-        "data's terms and source.",
-        f"- Weights sha256: `{weights_sha256}`",
-        "",
-    ]
-    lines += _usage(name, repo)
-    lines += ["## How it was made", ""]
-    if info.source:
-        homepage = upstream.get("homepage")
-        lines.append(f"- Source: {info.source}" + (f" ({homepage})" if homepage else ""))
-    if upstream.get("source_url"):
-        lines.append(
-            f"- Upstream file: `{upstream.get('upstream_file', '')}` from "
-            f"{upstream['source_url']}, sha256 `{upstream.get('upstream_sha256', 'unknown')}` "
-            f"(pinned: {upstream.get('upstream_sha256_pinned', 'no')})."
-        )
-    if conversion:
-        exact = "exact" if conversion.get("exact") else "approximate"
-        lines.append(
-            f"- Converted with `python -m zoo build` ({conversion.get('layout')} "
-            f"layout, {exact}): largest difference from the upstream network, "
-            f"re-implemented from its code, {conversion.get('max_abs_diff', 0):.2e} "
-            "on a [0, 1] scale."
-        )
-        for note in conversion.get("notes", []):
-            lines.append(f"  - {note}")
-        measured = conversion.get("measured") or {}
-        if measured:
-            lines.append(
-                "- Measured on real photos (these weights in float32 against the upstream "
-                "network, [0, 1] scale):"
-            )
-            lines += [f"  - {key.replace('_', ' ')}: {_value(v)}" for key, v in measured.items()]
-    if info.training is not None:
-        lines += _training_lines(info)
-    elif not info.source and not conversion:
-        lines.append("- Trained with pconv.")
-    lines.append("")
-    lines += ["## Evaluation", ""]
-    if info.evaluation:
-        metric_names = sorted({m for e in info.evaluation for m in e["metrics"]})
-        lines.append("| Dataset | " + " | ".join(metric_names) + " | Protocol | Reported by |")
-        lines.append("|" + "---|" * (len(metric_names) + 3))
-        for e in info.evaluation:
-            values = " | ".join(str(e["metrics"].get(m, "")) for m in metric_names)
-            lines.append(f"| {e['dataset']} | {values} | {e['protocol']} | {e['reported_by']} |")
-        published = info.training is None
-        lines += [
-            "",
-            "Figures as published upstream (not re-measured here)."
-            if published
-            else "Figures from the trainer's validation images (see the protocol).",
-            "",
-        ]
-    else:
-        lines += ["No evaluation figures were published for these weights.", ""]
-    lines += ["## Limitations", ""]
-    lines += [f"- {item}" for item in info.limitations] or ["- None documented."]
-    lines += [
-        "- Partial-convolution inpainting fills small and medium holes plausibly; large holes "
-        "come out blurry, and it invents content: do not use it where authenticity matters.",
-        "",
-    ]
-    lines += _licence_section(info)
-    if upstream.get("citation"):
-        lines += ["## Citation", "", "```bibtex", upstream["citation"], "```", ""]
-    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
-    return str(card)
-
-
 def write_card_files(folder: Path, weights: Path, repo_id: str | None = None) -> None:
     """``config.json``, ``README.md`` and (for licences with a text) ``LICENSE`` for
     ``weights``, into ``folder``."""
     meta = verify_weights(weights)
     digest = sha256_file(weights)
     (folder / CONFIG_NAME).write_text(json.dumps(hub_config(meta, digest), indent=2) + "\n")
-    (folder / CARD_NAME).write_text(model_card(meta, digest, repo_id))
+    (folder / CARD_NAME).write_text(hub_card(meta, digest, repo_id))
     text = licence_text(meta.get("licence", "other"), meta.get("copyright", ""))
     if text is not None:
         (folder / LICENCE_NAME).write_text(text)
