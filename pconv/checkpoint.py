@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,7 +23,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from pconv.errors import CheckpointError
-from pconv.io import replace_atomically
+from pconv.files import atomic_path
 from pconv.unet import PConvUNet, UNetConfig
 
 FORMAT = "pconv"
@@ -56,15 +55,8 @@ def save_model(
         config=model.config.to_json(),
         mask_convention=MASK_CONVENTION,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        replace_atomically(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:  # durable: a checkpoint must survive a power cut
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

@@ -35,12 +35,12 @@ import pconv
 import zoo
 from pconv import PConvUNet, UNetConfig, save_model
 from pconv.errors import CheckpointError
+from pconv.files import sha256_file
 from zoo import registry
 from zoo.card import validate_folder
 from zoo.cli import main as zoo_main
 from zoo.convert import convert_file, keras, mmagic, naoto, read_upstream
 from zoo.convert.common import config_for, find_state_dict, to_pconv
-from zoo.files import sha256_file
 
 REL = 5e-6  # float32 model vs float64 reference, relative to the output's magnitude
 

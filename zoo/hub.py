@@ -15,12 +15,12 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from pconv.files import sha256_file
 from zoo.files import (
     built_folder,
     evict_hub_file,
     read_sha256_sidecar,
     remove_incomplete,
-    sha256_file,
     verify_weights,
     weights_in,
 )

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pconv.checkpoint import WEIGHTS_NAME
+from pconv.files import sha256_file, write_text
 from zoo.card import CARD_NAME, CONFIG_NAME, LICENCE_NAME, folder_from_weights, validate_folder
-from zoo.files import sha256_file, weights_in
+from zoo.files import weights_in
 from zoo.registry import ZooError
 
 #: What a Hub repository of ours holds; LICENSE only where the licence has a text (not "other").
@@ -53,7 +54,7 @@ def prepare(path: Path, out_dir: Path, repo_id: str | None = None) -> Path:
                 (weights.parent / s for s in sources if (weights.parent / s).is_file()), None
             )
             if existing is not None:
-                (out_dir / target).write_text(existing.read_text())
+                write_text(out_dir / target, existing.read_text())
     validate_folder(out_dir)
     return out_dir
 

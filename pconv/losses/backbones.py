@@ -32,7 +32,6 @@ need sit at indices 0, 2 | 5, 7 | 10, 12, 14 with pools at 4, 9 and 16.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -45,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pconv.errors import CheckpointError, PConvError
+from pconv.files import sha256_file
 from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -170,11 +170,7 @@ def file_sha256(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(chunk)
-        _SHA_CACHE[key] = digest.hexdigest()
+        _SHA_CACHE[key] = sha256_file(path)
     return _SHA_CACHE[key]
 
 
