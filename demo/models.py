@@ -37,7 +37,8 @@ class ModelChoice:
 
 def _zoo_choices() -> list[ModelChoice]:
     try:
-        from zoo.hub import offline, where_cached
+        from pconv.hub import offline
+        from zoo.hub import where_cached
         from zoo.registry import REGISTRY
     except ImportError as exc:  # the zoo is optional for the demo
         log.warning("model zoo not importable (%s): offering --model files only", exc)

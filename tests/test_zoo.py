@@ -23,7 +23,6 @@ from zoo_fixtures import (
     images_and_masks,
     keras_model,
     keras_reference,
-    local_hub,
     mmagic_checkpoint,
     mmagic_reference,
     naoto_checkpoint,
@@ -51,32 +50,6 @@ def _assert_close(ours: torch.Tensor, theirs: torch.Tensor, rel: float = REL) ->
     scale = max(1.0, float(theirs.abs().max()))
     diff = float((ours.double() - theirs).abs().max())
     assert diff <= rel * scale, f"max abs diff {diff:.3g} at output scale {scale:.3g}"
-
-
-@pytest.fixture
-def hub_env(tmp_path, monkeypatch):
-    """Empty Hub cache and pconv cache in tmp_path; no offline mode; no stray endpoint."""
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("PCONV_CACHE", str(tmp_path / "pconv"))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.delenv("PCONV_UPSTREAM_MIRROR", raising=False)
-    # huggingface_hub reads HF_HUB_OFFLINE once, at import: the suite may run under
-    # HF_HUB_OFFLINE=1 (the README's test command), so switch the client back on explicitly.
-    # Only the loopback Hub of these tests is ever reachable.
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    return tmp_path
-
-
-@pytest.fixture
-def hub(hub_env, monkeypatch):
-    with local_hub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        monkeypatch.setenv("PCONV_UPSTREAM_MIRROR", server.url + "/upstream")
-        yield server
 
 
 def _tiny(seed: int = 0, depth: int = 4) -> PConvUNet:

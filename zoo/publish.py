@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pconv import hub
 from pconv.checkpoint import WEIGHTS_NAME
 from pconv.files import sha256_file, write_text
 from zoo.card import CARD_NAME, CONFIG_NAME, LICENCE_NAME, folder_from_weights, validate_folder
@@ -81,8 +81,7 @@ def publish(
 
     from huggingface_hub import HfApi
 
-    endpoint = os.environ.get("HF_ENDPOINT")
-    api = HfApi(endpoint=endpoint.rstrip("/") if endpoint else None, token=token)
+    api = HfApi(endpoint=hub.endpoint(), token=token)
     with tempfile.TemporaryDirectory(prefix="pconv-publish-") as tmp:
         folder = prepare(path, Path(tmp) / "repo", repo_id)
         digest = sha256_file(folder / WEIGHTS_NAME)
