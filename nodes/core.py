@@ -108,13 +108,6 @@ def grow_and_feather(holes: Tensor, grow: int = 0, feather: int = 0) -> tuple[Te
     return x[:, 0] > 0, alpha[:, 0]
 
 
-def composite(original: Tensor, filled: Tensor, alpha: Tensor) -> Tensor:
-    """``[H,W,C]`` images and ``[H,W]`` alpha: pixels where alpha is 0 stay bit-for-bit."""
-    a = alpha[..., None].to(original.dtype)
-    blended = original + (filled - original) * a
-    return torch.where(a >= 1, filled, torch.where(a > 0, blended, original))
-
-
 def to_model_layout(image: Tensor) -> Tensor:
     """One ComfyUI image ``[H,W,C]`` (C = 1, 3 or 4) -> RGB ``[1,3,H,W]`` float32 on the CPU."""
     channels = image.shape[-1]

@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 import pconv
 from pconv.errors import InputError
+from pconv.holes import composite
 
 from . import core
 from .common import CATEGORY, PConvModelType, mask_inputs
@@ -95,7 +96,7 @@ class PConvInpaint(io.ComfyNode):
                         core.to_model_layout(original), hole, model.model, device=device, dtype=amp
                     )
                     filled = core.from_model_layout(filled, original)
-                    results.append(core.composite(original, filled, alpha[m]))
+                    results.append(composite(original, filled, alpha[m][..., None]))
                 changed.append(alpha[m])
                 progress.update(1)
         finally:

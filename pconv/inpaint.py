@@ -35,6 +35,7 @@ from PIL import Image
 from torch import Tensor
 
 from pconv.errors import InputError
+from pconv.holes import composite
 from pconv.io import MASK_THRESHOLD, hole_to_valid, resize_mask
 from pconv.smooth import smooth_fill
 from pconv.unet import PConvUNet, blend
@@ -240,7 +241,7 @@ def _run_model(
     with _inference(device, amp):
         out = model(x, v)
     out = out[..., :h, :w].float().clamp(0, 1).cpu()
-    return torch.where(valid > 0, image, out)
+    return composite(image, out, ~(valid > 0))
 
 
 def _run_upscaled(
@@ -269,7 +270,7 @@ def _run_upscaled(
     gate = F.interpolate(gate[..., : size[0], : size[1]].float(), size=(ch, cw), mode="bilinear")
     fill = smooth_fill(crop.to(device), crop_valid.to(device))  # no_grad of its own
     out = blend(pred, gate, fill).clamp(0, 1).cpu()
-    return torch.where(crop_valid > 0, crop, out)
+    return composite(crop, out, ~(crop_valid > 0))
 
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
@@ -363,7 +364,7 @@ def _inpaint_one(
         else:
             filled = _run_model(model, crop, crop_valid, device, amp)
         paste = job.region[cy0:cy1, cx0:cx1]
-        result[:, cy0:cy1, cx0:cx1] = torch.where(paste, filled[0], crop[0])
+        result[:, cy0:cy1, cx0:cx1] = composite(crop[0], filled[0], paste)
     return result
 
 
