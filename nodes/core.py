@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import pconv.holes as policy
 from pconv.errors import InputError
 from pconv.io import MASK_THRESHOLD
 
@@ -67,9 +68,9 @@ def binarise(mask: Tensor, size: tuple[int, int], threshold: float = DEFAULT_THR
     """
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
-    holes = mask.detach().to("cpu", torch.float32) >= threshold
+    holes = policy.binarise(mask.detach().to("cpu", torch.float32), threshold)
     if tuple(holes.shape[-2:]) != tuple(size):
-        if not bool(holes.any()):
+        if policy.nothing_to_fill(holes):
             return torch.zeros((holes.shape[0], *size), dtype=torch.bool)
         holes = F.interpolate(holes[:, None].float(), size=size, mode="nearest-exact")[:, 0] > 0.5
     return holes

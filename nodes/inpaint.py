@@ -10,8 +10,7 @@ from comfy import model_management
 from comfy_api.latest import io
 
 import pconv
-from pconv.errors import InputError
-from pconv.holes import composite
+from pconv.holes import composite, nothing_to_fill, refuse_full
 
 from . import core
 from .common import CATEGORY, PConvModelType, mask_inputs
@@ -82,13 +81,10 @@ class PConvInpaint(io.ComfyNode):
                 model_management.throw_exception_if_processing_interrupted()
                 original = image[i].to("cpu")
                 hole = holes[m]
-                if not bool(hole.any()):
+                if nothing_to_fill(hole):  # pconv.holes' policy, as everywhere
                     results.append(original)
-                elif bool(hole.all()):
-                    raise InputError(
-                        f"mask {m} (for image {n}) covers the whole image: nothing to fill it from"
-                    )
                 else:
+                    refuse_full(hole, f"mask {m} (for image {n})")
                     if not placed:
                         model.to_device(device)
                         placed = True

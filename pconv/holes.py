@@ -20,12 +20,64 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from pconv.errors import InputError
+from pconv.io import MASK_THRESHOLD, resize_mask
+
 if TYPE_CHECKING:
     import torch
 
     ArrayOrTensor = TypeVar("ArrayOrTensor", np.ndarray, torch.Tensor)
 else:
     ArrayOrTensor = TypeVar("ArrayOrTensor")
+
+#: Why a mask that covers everything is refused, after what names the mask.
+FULL = "covers the whole image: there is nothing to fill it from"
+#: The argument that lets a mask of another size through (front ends map it to their flag).
+RESIZE_FIX = "resize_mask_to_image=True"
+
+
+def binarise(mask: ArrayOrTensor, threshold: float = MASK_THRESHOLD) -> ArrayOrTensor:
+    """Soft mask values in [0, 1] -> bool holes: a pixel is a hole where it is >= ``threshold``."""
+    return mask >= threshold
+
+
+def nothing_to_fill(hole: ArrayOrTensor) -> bool:
+    """An empty mask: the caller returns (or writes) a copy of the input, without a model."""
+    return not bool(hole.any())
+
+
+def fills_everything(hole: ArrayOrTensor) -> bool:
+    """A mask with no known pixel left: nothing to fill the hole from."""
+    return bool(hole.all())
+
+
+def refuse_full(holes: ArrayOrTensor, what: str = "the mask") -> None:
+    """:class:`InputError` if any mask of ``holes`` (``[H,W]`` or a batch ``[B,H,W]``) covers
+    its whole image; ``what`` names the mask in the message."""
+    batch = holes if holes.ndim == 3 else holes[None]
+    if any(fills_everything(h) for h in batch):
+        raise InputError(f"{what} {FULL}")
+
+
+def fit_to_image(holes: ArrayOrTensor, size: tuple[int, int], *, resize: bool) -> ArrayOrTensor:
+    """Bool holes ``[H,W]`` or ``[B,H,W]`` at the image's ``size = (height, width)``: as they
+    are if they fit, resized (nearest neighbour) if ``resize``, else an :class:`InputError`
+    whose ``fix`` is :data:`RESIZE_FIX`."""
+    mh, mw = holes.shape[-2:]
+    h, w = size
+    if (mh, mw) == (h, w):
+        return holes
+    if not resize:
+        raise InputError(f"mask is {mw}x{mh} but the image is {w}x{h}", fix=RESIZE_FIX)
+    if isinstance(holes, np.ndarray):
+        batch = holes if holes.ndim == 3 else holes[None]
+        out = np.stack([resize_mask(m, (w, h)) for m in batch])
+        return out if holes.ndim == 3 else out[0]
+    import torch
+
+    batch = holes if holes.ndim == 3 else holes[None]
+    out = torch.stack([torch.from_numpy(resize_mask(m.numpy(), (w, h))) for m in batch])
+    return out if holes.ndim == 3 else out[0]
 
 
 def composite(known: ArrayOrTensor, filled: ArrayOrTensor, hole: ArrayOrTensor) -> ArrayOrTensor:

@@ -31,13 +31,8 @@ _TRUE = {"1", "ON", "YES", "TRUE"}
 class HubUnavailable(PConvError):
     """A file the Hub could not provide: not published, unreachable, or offline and not cached.
 
-    ``what`` names the file (``repo/filename@revision``), ``reason`` says why, in one line.
+    ``path`` names the file (``repo/filename@revision``), ``reason`` says why, in one line.
     """
-
-    def __init__(self, what: str, reason: str) -> None:
-        self.what = what
-        self.reason = reason
-        super().__init__(f"{what}: {reason}")
 
 
 def offline() -> bool:
@@ -134,4 +129,4 @@ def download(
             )
         )
     except Exception as exc:  # every way the Hub can fail: not found, HTTP, network, offline
-        raise HubUnavailable(_label(repo_id, filename, revision), _summary(exc)) from None
+        raise HubUnavailable(_summary(exc), path=_label(repo_id, filename, revision)) from None

@@ -47,12 +47,12 @@ def hole_to_valid(hole: ArrayOrTensor) -> ArrayOrTensor:
 def _open(path: str | os.PathLike[str]) -> Image.Image:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError("no such file", path=path)
     try:
         img = Image.open(path)
         img.load()  # decode now, so a truncated file fails here and not later
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+        raise InputError(f"not a readable image ({exc})", path=path) from None
     return img
 
 
@@ -122,7 +122,7 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
     arr = image if image.dtype == np.uint8 else to_uint8(image)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unknown image format {path.suffix!r} (use .png or .jpg)")
+        raise InputError(f"unknown image format {path.suffix!r} (use .png or .jpg)", path=path)
     save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
     with atomic_open(path) as fh:
         Image.fromarray(arr.squeeze()).save(fh, format=fmt, **save_kwargs)

@@ -95,13 +95,13 @@ def test_download_then_offline_reads_the_cache_without_a_request(hub, hub_env, m
             assert len(hub.requests) == before
 
 
-def test_unavailable_files_carry_what_and_why(hub, monkeypatch):
+def test_unavailable_files_carry_which_and_why(hub, monkeypatch):
     with pytest.raises(pconv_hub.HubUnavailable) as info:
         pconv_hub.download("someone/absent", "model.safetensors", "main")
     err = info.value
-    assert err.what == "someone/absent/model.safetensors@main"
+    assert err.path == "someone/absent/model.safetensors@main"
     assert "RepositoryNotFound" in err.reason
-    assert str(err) == f"{err.what}: {err.reason}" and "\n" not in str(err)
+    assert str(err) == f"{err.path}: {err.reason}" and "\n" not in str(err)
     assert pconv_hub.cached_file("someone/absent", "model.safetensors") is None
 
     hub.repos[REPO] = {"model.safetensors": b"weights"}
