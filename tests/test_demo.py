@@ -59,6 +59,7 @@ except ImportError:
         raise
     pytest.skip("gradio is not installed (pip install -e '.[demo]')", allow_module_level=True)
 
+import zoo.registry  # noqa: E402
 from demo import processing as proc  # noqa: E402
 from demo.__main__ import build_parser, launch_kwargs  # noqa: E402
 from demo.app import DemoApp, build_app, example_photos  # noqa: E402
@@ -241,10 +242,12 @@ def test_model_choices_offline(tmp_path, monkeypatch, tiny_path):
     keys = [c.key for c in choices]
     assert keys[0] == "tiny" and "default" in keys  # the default is always offered
     default = next(c for c in choices if c.key == "default")
-    assert default.ready or default.problem  # not shipped yet: it says why
+    assert default.ready and default.label == "default (built in)"  # it ships in the package
     monkeypatch.delenv("HF_HUB_OFFLINE")
     online = [c for c in model_choices() if "downloaded on first use" in c.label]
     assert {"places2", "celeba-hq"} <= {c.key for c in online}
+    # every registered name is offered (places2-naoto included), none hard-coded
+    assert set(zoo.registry.names()) <= {c.key for c in model_choices()}
 
 
 def test_model_store_loads_once(tiny_path):
@@ -444,7 +447,7 @@ def example_index() -> int:
 
 
 def test_python_m_demo_starts_offline(tiny_path, tmp_path):
-    """Offline (HF_HUB_OFFLINE, no proxy reachable), the default model not shipped: it starts."""
+    """Offline (HF_HUB_OFFLINE, no proxy reachable): it starts."""
     port = _free_port()
     env = {
         **os.environ,

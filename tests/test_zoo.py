@@ -412,9 +412,9 @@ def test_packaged_default_loads_offline_and_is_verified(monkeypatch, tmp_path):
     monkeypatch.setitem(registry.REGISTRY, "default", replace(entry, sha256="0" * 64))
     with pytest.raises(CheckpointError, match="sha256"):
         pconv.load_model("default")
-    # an installation without the file says so clearly
+    # a damaged installation without the file says so clearly
     monkeypatch.setitem(registry.REGISTRY, "default", replace(entry, packaged="absent.safetensors"))
-    with pytest.raises(CheckpointError, match="not yet available"):
+    with pytest.raises(CheckpointError, match="missing from this installation"):
         pconv.load_model("default")
 
 

@@ -78,9 +78,10 @@ def built_file(entry: ModelEntry) -> Path | None:
 def _resolve_packaged(entry: ModelEntry) -> Path:
     path = packaged_path(entry)
     if not path.is_file():
+        # the file ships inside the package: only a damaged installation lacks it
         raise ZooError(
-            f"{entry.name}: not yet available: its weights come with the issue that trains it "
-            f"(expected at {path}). Use places2, celeba-hq or imagenet, or a weights file."
+            f"{entry.name}: its packaged weights are missing from this installation (expected "
+            f"at {path}); reinstall pconv"
         )
     verify_weights(path, sha256=entry.sha256, label=f"{entry.name} ({path})")
     return path
@@ -132,8 +133,8 @@ def split_repo_id(text: str) -> tuple[str, str] | None:
 def resolve(name_or_path: str | os.PathLike[str]) -> Path:
     """A verified local ``model.safetensors`` for a zoo name, a Hub repo id, a folder or a file.
 
-    * ``"places2"``, ``"celeba-hq"``, ``"imagenet"``, ``"default"`` (see ``python -m zoo list``),
-      ahead of any file or folder of the same name in the working directory;
+    * a zoo name (:func:`zoo.registry.names`, ``python -m zoo list``), ahead of any file or
+      folder of the same name in the working directory;
     * ``"user/repo"`` or ``"user/repo@revision"``: that repo's ``model.safetensors``;
     * a folder holding ``model.safetensors``, or a ``.safetensors`` file.
     """
@@ -165,9 +166,9 @@ def download(name: str, *, force: bool = False) -> Path:
 
 
 def where_cached(entry: ModelEntry) -> str:
-    """``hub``, ``built``, ``packaged``, ``not yet available`` or ``-`` (no network)."""
+    """``hub``, ``built``, ``packaged`` or ``-`` (no network)."""
     if entry.packaged is not None:
-        return "packaged" if packaged_path(entry).is_file() else "not yet available"
+        return "packaged"
     try:
         if cached_hub_file(entry) is not None:
             return "hub"

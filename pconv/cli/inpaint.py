@@ -37,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="default",
-        help="zoo name (default, places2, celeba-hq, imagenet), Hub repo id, folder "
-        "or .safetensors file (default: %(default)s)",
+        help="zoo name (`python -m zoo list`), Hub repo id, folder or .safetensors file "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--resize-mask",
