@@ -120,7 +120,7 @@ class DemoApp:
             if not image_file:
                 raise proc.DemoError(proc.NO_PHOTO)
             if not mask_file:
-                raise proc.DemoError(proc.EMPTY_MASK)
+                raise proc.DemoError(proc.NO_MASK)
             image, note = proc.read_photo(image_file, self.max_side)
             size = proc.check_file(image_file, "photo")
             hole = proc.read_mask(mask_file, self.max_side)

@@ -37,12 +37,10 @@ class ModelChoice:
 
 
 def _zoo_choices() -> list[ModelChoice]:
-    try:
-        from zoo.hub import offline, where_cached
-        from zoo.registry import REGISTRY
-    except ImportError as exc:  # the zoo is optional for the demo
-        log.warning("model zoo not importable (%s): offering --model files only", exc)
-        return []
+    from pconv.hub import offline
+    from zoo.hub import where_cached
+    from zoo.registry import REGISTRY
+
     choices = []
     for name, entry in REGISTRY.items():
         try:
@@ -50,11 +48,8 @@ def _zoo_choices() -> list[ModelChoice]:
         except Exception as exc:  # a broken cache must not stop the demo from starting
             log.warning("%s: cannot tell whether it is cached (%s)", name, exc)
             where = "-"
-        if name == "default":
-            ready = where == "packaged"
-            problem = "" if ready else next(iter(entry.limitations), "not yet available")
-            label = "default (built in)" if ready else "default (not yet available)"
-            choices.append(ModelChoice(name, label, name, ready, problem))
+        if where == "packaged":  # the default: it ships inside the package
+            choices.append(ModelChoice(name, f"{name} (built in)", name))
         elif where in ("hub", "built"):
             choices.append(ModelChoice(name, f"{name} ({entry.resolution} px, cached)", name))
         elif not offline() and (entry.repo_id or entry.upstream):

@@ -27,6 +27,7 @@ from torch import nn
 
 import pconv
 from pconv.errors import InputError, PConvError
+from pconv.holes import fills_everything, nothing_to_fill
 from pconv.io import load_image, load_mask, save_image, to_uint8
 
 #: Photos with a longer side than this are scaled down before inpainting.
@@ -35,9 +36,10 @@ MAX_SIDE = 4096
 MAX_PIXELS = 64_000_000
 
 NO_PHOTO = "No photo: upload one (or pick an example) first."
-EMPTY_MASK = (
-    "The mask is empty: paint over what should disappear (or upload a mask, white = fill) "
-    "and press Inpaint again."
+NO_MASK = "No mask: upload a mask file (white = fill) with the photo."
+NOTHING_PAINTED = (
+    "Nothing was painted, so the photo comes back unchanged: paint over what should "
+    "disappear (or upload a mask, white = fill) and press Inpaint again."
 )
 FULL_MASK = (
     "The mask covers the whole photo: nothing is left to fill it from. "
@@ -114,7 +116,7 @@ def _decode_reduced(
 
 def _unreadable(what: str, path: str | os.PathLike[str], exc: Exception) -> DemoError:
     """The reason without the server-side path that ``pconv.io`` puts in front of it."""
-    reason = str(exc).split(": ", 1)[-1] if isinstance(exc, InputError) else f"({exc})"
+    reason = exc.reason if isinstance(exc, InputError) else f"({exc})"
     if not reason.startswith("not a readable image"):
         reason = f"not a readable image {reason}"
     return DemoError(f"The {what} {Path(path).name!r} is {reason}.")
@@ -262,9 +264,7 @@ def make_job(
                 "different shapes: the mask was stretched to fit."
             )
         hole |= fit_mask(uploaded, (w, h))
-    if not hole.any():
-        raise DemoError(EMPTY_MASK)
-    if hole.all():
+    if fills_everything(hole):  # an empty mask is fine: run_job returns the photo unchanged
         raise DemoError(FULL_MASK)
     return Job(photo, hole, all_notes)
 
@@ -273,7 +273,10 @@ def make_job(
 
 
 def run_job(job: Job, model: nn.Module, device: str | torch.device | None = "auto") -> Result:
-    """Inpaint; known pixels come back unchanged (the core guarantees it)."""
+    """Inpaint; known pixels come back unchanged (the core guarantees it). An empty mask gives
+    the photo back as it is, with a note saying so (:mod:`pconv.holes`' policy)."""
+    if nothing_to_fill(job.hole):
+        return Result(job.image.copy(), job.hole, 0.0, [*job.notes, NOTHING_PAINTED])
     start = time.perf_counter()
     try:
         out = pconv.inpaint(job.image, job.hole, model, device=device)

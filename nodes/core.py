@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import pconv.holes as policy
 from pconv.errors import InputError
 from pconv.io import MASK_THRESHOLD
 
@@ -67,9 +68,9 @@ def binarise(mask: Tensor, size: tuple[int, int], threshold: float = DEFAULT_THR
     """
     if not 0.0 < threshold <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
-    holes = mask.detach().to("cpu", torch.float32) >= threshold
+    holes = policy.binarise(mask.detach().to("cpu", torch.float32), threshold)
     if tuple(holes.shape[-2:]) != tuple(size):
-        if not bool(holes.any()):
+        if policy.nothing_to_fill(holes):
             return torch.zeros((holes.shape[0], *size), dtype=torch.bool)
         holes = F.interpolate(holes[:, None].float(), size=size, mode="nearest-exact")[:, 0] > 0.5
     return holes
@@ -106,13 +107,6 @@ def grow_and_feather(holes: Tensor, grow: int = 0, feather: int = 0) -> tuple[Te
         weight = 1.0 if step <= grow - feather else (grow - step + 1) / (feather + 1)
         alpha = torch.maximum(alpha, x * weight)
     return x[:, 0] > 0, alpha[:, 0]
-
-
-def composite(original: Tensor, filled: Tensor, alpha: Tensor) -> Tensor:
-    """``[H,W,C]`` images and ``[H,W]`` alpha: pixels where alpha is 0 stay bit-for-bit."""
-    a = alpha[..., None].to(original.dtype)
-    blended = original + (filled - original) * a
-    return torch.where(a >= 1, filled, torch.where(a > 0, blended, original))
 
 
 def to_model_layout(image: Tensor) -> Tensor:

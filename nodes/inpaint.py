@@ -10,7 +10,7 @@ from comfy import model_management
 from comfy_api.latest import io
 
 import pconv
-from pconv.errors import InputError
+from pconv.holes import composite, nothing_to_fill, refuse_full
 
 from . import core
 from .common import CATEGORY, PConvModelType, mask_inputs
@@ -81,13 +81,10 @@ class PConvInpaint(io.ComfyNode):
                 model_management.throw_exception_if_processing_interrupted()
                 original = image[i].to("cpu")
                 hole = holes[m]
-                if not bool(hole.any()):
+                if nothing_to_fill(hole):  # pconv.holes' policy, as everywhere
                     results.append(original)
-                elif bool(hole.all()):
-                    raise InputError(
-                        f"mask {m} (for image {n}) covers the whole image: nothing to fill it from"
-                    )
                 else:
+                    refuse_full(hole, f"mask {m} (for image {n})")
                     if not placed:
                         model.to_device(device)
                         placed = True
@@ -95,7 +92,7 @@ class PConvInpaint(io.ComfyNode):
                         core.to_model_layout(original), hole, model.model, device=device, dtype=amp
                     )
                     filled = core.from_model_layout(filled, original)
-                    results.append(core.composite(original, filled, alpha[m]))
+                    results.append(composite(original, filled, alpha[m][..., None]))
                 changed.append(alpha[m])
                 progress.update(1)
         finally:

@@ -24,7 +24,7 @@ class PConvModelLoader(io.ComfyNode):
                 io.Combo.Input(
                     "model_name",
                     options=models.choices(),
-                    tooltip="Zoo model (default, places2, celeba-hq, imagenet) or a pconv "
+                    tooltip=f"Zoo model ({', '.join(models.zoo_names())}) or a pconv "
                     ".safetensors file in models/inpaint.",
                 ),
                 io.Combo.Input(

@@ -1,8 +1,8 @@
 """Finding, loading and placing PConv models inside ComfyUI.
 
-Models are a zoo name (``default``, ``places2``, ``celeba-hq``, ``imagenet``: see
-``python -m zoo list``) or a ``.safetensors`` file under ``ComfyUI/models/inpaint`` (or any
-folder that ``extra_model_paths.yaml`` maps to ``inpaint``). The device and precision come from
+Models are a zoo name (the registry's, :func:`zoo.registry.names`; see ``python -m zoo list``)
+or a ``.safetensors`` file under ``ComfyUI/models/inpaint`` (or any folder that
+``extra_model_paths.yaml`` maps to ``inpaint``). The device and precision come from
 ``comfy.model_management``; between runs the weights wait on its offload device. Other packs'
 files in that folder are not listed (see ``files.py``).
 """
@@ -21,6 +21,7 @@ from torch import nn
 import pconv
 from pconv.architectures import training_resolution
 from pconv.errors import CheckpointError
+from zoo.registry import names
 
 from .files import ModelFiles
 
@@ -28,7 +29,6 @@ log = logging.getLogger("pconv.comfyui")
 
 FOLDER = "inpaint"  # ComfyUI/models/inpaint, shared with other inpainting packs
 EXTENSIONS = (".safetensors",)  # pconv weights are safetensors only; nothing is unpickled
-ZOO_NAMES = ("default", "places2", "celeba-hq", "imagenet")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -49,13 +49,8 @@ def register_folder() -> None:
 
 
 def zoo_names() -> list[str]:
-    """The zoo's names, from its registry when the zoo is importable."""
-    try:
-        from zoo import REGISTRY
-    except Exception:  # the zoo is optional for a file-only setup
-        return list(ZOO_NAMES)
-    names = list(REGISTRY)
-    return [n for n in ZOO_NAMES if n in names] + [n for n in names if n not in ZOO_NAMES]
+    """The zoo's names, as its registry lists them (the zoo ships with pconv)."""
+    return names()
 
 
 _pconv_files = ModelFiles()  # verdicts cached per (path, size, mtime), across refreshes

@@ -17,7 +17,6 @@ says how to convert it.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from torch import nn
 
 from pconv.architectures import Architecture, architecture_of, config_of, detect, unwrap
 from pconv.errors import CheckpointError
-from pconv.io import replace_atomically
+from pconv.files import atomic_path
 
 FORMAT = "pconv"
 FORMAT_VERSION = "1"
@@ -62,15 +61,8 @@ def save_model(
         config=inner.config.to_json(),
         mask_convention=MASK_CONVENTION,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        replace_atomically(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:  # durable: a checkpoint must survive a power cut
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

@@ -36,7 +36,8 @@ from torch import Tensor, nn
 
 from pconv.architectures import input_multiple, is_gated, training_resolution
 from pconv.errors import InputError
-from pconv.io import MASK_THRESHOLD, hole_to_valid, resize_mask
+from pconv.holes import binarise, composite, fit_to_image, nothing_to_fill, refuse_full
+from pconv.io import hole_to_valid
 from pconv.smooth import smooth_fill
 from pconv.unet import blend
 
@@ -137,7 +138,7 @@ def _mask_to_tensor(mask: object) -> Tensor:
         arr = arr[None]
     if arr.ndim != 3:
         raise InputError(f"mask must be [H,W] or [B,H,W], got shape {mask.shape}")  # type: ignore[union-attr]
-    return torch.from_numpy(arr >= MASK_THRESHOLD)
+    return torch.from_numpy(binarise(arr))
 
 
 def _tensor_to_kind(t: Tensor, kind: _Kind) -> object:
@@ -241,7 +242,7 @@ def _run_model(
     with _inference(device, amp):
         out = model(x, v)
     out = out[..., :h, :w].float().clamp(0, 1).cpu()
-    return torch.where(valid > 0, image, out)
+    return composite(image, out, ~(valid > 0))
 
 
 def _run_upscaled(
@@ -270,7 +271,7 @@ def _run_upscaled(
     gate = F.interpolate(gate[..., : size[0], : size[1]].float(), size=(ch, cw), mode="bilinear")
     fill = smooth_fill(crop.to(device), crop_valid.to(device))  # no_grad of its own
     out = blend(pred, gate, fill).clamp(0, 1).cpu()
-    return torch.where(crop_valid > 0, crop, out)
+    return composite(crop, out, ~(crop_valid > 0))
 
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
@@ -364,7 +365,7 @@ def _inpaint_one(
         else:
             filled = _run_model(model, crop, crop_valid, device, amp)
         paste = job.region[cy0:cy1, cx0:cx1]
-        result[:, cy0:cy1, cx0:cx1] = torch.where(paste, filled[0], crop[0])
+        result[:, cy0:cy1, cx0:cx1] = composite(crop[0], filled[0], paste)
     return result
 
 
@@ -390,24 +391,18 @@ def inpaint(
         dtype: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
         resize_mask_to_image: resize a mask of another size (nearest) instead of refusing it.
 
-    Returns the same kind of object as ``image``: known pixels unchanged, holes filled. An
-    empty mask returns a copy; a mask that covers the whole image is an error.
+    Returns the same kind of object as ``image``: known pixels unchanged, holes filled. Masks
+    follow :mod:`pconv.holes`: an empty mask returns a copy; a mask that covers the whole image
+    is an error, and so is one of another size unless ``resize_mask_to_image``.
     """
     images, kind = _image_to_tensor(image)
     holes = _mask_to_tensor(mask)
     b, _, h, w = images.shape
-    if holes.shape[-2:] != (h, w):
-        if not resize_mask_to_image:
-            raise InputError(
-                f"mask is {holes.shape[-1]}x{holes.shape[-2]} but the image is {w}x{h} "
-                "(pass --resize-mask / resize_mask_to_image=True to resize it)"
-            )
-        holes = torch.stack([torch.from_numpy(resize_mask(m.numpy(), (w, h))) for m in holes])
+    holes = fit_to_image(holes, (h, w), resize=resize_mask_to_image)
     if holes.shape[0] not in (1, b):
         raise InputError(f"{holes.shape[0]} masks for {b} images (give one, or one per image)")
     holes = holes.expand(b, h, w)
-    if bool(holes.flatten(1).all(dim=1).any()):
-        raise InputError("the mask covers the whole image: there is nothing to fill it from")
+    refuse_full(holes)
     dev = pick_device(device)
     amp = _autocast_dtype(dtype)
     was_training = model.training
@@ -417,7 +412,9 @@ def inpaint(
     try:
         out = torch.stack(
             [
-                _inpaint_one(model, images[i], holes[i], dev, amp) if holes[i].any() else images[i]
+                images[i]
+                if nothing_to_fill(holes[i])
+                else _inpaint_one(model, images[i], holes[i], dev, amp)
                 for i in range(b)
             ]
         )

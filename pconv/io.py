@@ -11,7 +11,6 @@ with ``True`` where the user wants the pixel filled.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pconv.errors import InputError
+from pconv.files import atomic_open
 
 if TYPE_CHECKING:
     import torch
@@ -47,12 +47,12 @@ def hole_to_valid(hole: ArrayOrTensor) -> ArrayOrTensor:
 def _open(path: str | os.PathLike[str]) -> Image.Image:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise InputError("no such file", path=path)
     try:
         img = Image.open(path)
         img.load()  # decode now, so a truncated file fails here and not later
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable image ({exc})") from None
+        raise InputError(f"not a readable image ({exc})", path=path) from None
     return img
 
 
@@ -113,30 +113,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-def _current_umask() -> int:
-    """The process umask, read without changing it where Linux tells it (/proc/self/status):
-    setting it to read it back would briefly give files other threads create (the demo's
-    server threads) the wrong mode."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def replace_atomically(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
-    """Move a finished temporary file onto ``path`` in one step, with the permissions a plain
-    ``open()`` would have given it (``mkstemp`` makes files private to their owner)."""
-    os.chmod(tmp, 0o666 & ~_current_umask())
-    os.replace(tmp, path)
-
-
 def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
-    """Write ``[H, W, 3]`` float in [0,1] (or uint8) atomically: a temp file, then a rename.
+    """Write ``[H, W, 3]`` float in [0,1] (or uint8) atomically (:func:`pconv.files.atomic_open`).
 
     A crash or a full disk never leaves a half-written output behind.
     """
@@ -144,17 +122,10 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
     arr = image if image.dtype == np.uint8 else to_uint8(image)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unknown image format {path.suffix!r} (use .png or .jpg)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
-            Image.fromarray(arr.squeeze()).save(fh, format=fmt, **save_kwargs)
-        replace_atomically(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise InputError(f"unknown image format {path.suffix!r} (use .png or .jpg)", path=path)
+    save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
+    with atomic_open(path) as fh:
+        Image.fromarray(arr.squeeze()).save(fh, format=fmt, **save_kwargs)
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

@@ -91,3 +91,35 @@ def real_inputs(photos, shared_data):
         return torch.stack(images), torch.stack(valids)
 
     return make
+
+
+@pytest.fixture
+def hub_env(tmp_path, monkeypatch):
+    """Empty Hub cache and pconv cache in tmp_path; no offline mode; no stray endpoint.
+
+    Shared by the zoo's and pconv.hub's tests: both talk to the loopback Hub through the real
+    huggingface_hub client."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("PCONV_CACHE", str(tmp_path / "pconv"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("PCONV_UPSTREAM_MIRROR", raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: the suite may run under
+    # HF_HUB_OFFLINE=1 (the README's test command), so switch the client back on explicitly.
+    # Only the loopback Hub of these tests is ever reachable.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    return tmp_path
+
+
+@pytest.fixture
+def hub(hub_env, monkeypatch):
+    """The loopback Hub of zoo_fixtures.local_hub, as HF_ENDPOINT (and the upstream mirror)."""
+    from zoo_fixtures import local_hub
+
+    with local_hub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        monkeypatch.setenv("PCONV_UPSTREAM_MIRROR", server.url + "/upstream")
+        yield server

@@ -164,7 +164,7 @@ def test_bad_inputs_fail_with_one_line(tmp_path, photos, tiny_model_file, capsys
         capsys,
         out,
         ["inpaint", str(img), "-m", str(small), "-o", str(out), *model],
-        "mask is 100x100 but the image is 451x300",
+        "mask is 100x100 but the image is 451x300 (pass --resize-mask)",
     )
     full = _save(np.full((300, 451), 255, np.uint8), tmp_path / "full.png")
     _fails_cleanly(

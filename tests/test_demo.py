@@ -59,6 +59,7 @@ except ImportError:
         raise
     pytest.skip("gradio is not installed (pip install -e '.[demo]')", allow_module_level=True)
 
+import zoo.registry  # noqa: E402
 from demo import processing as proc  # noqa: E402
 from demo.__main__ import build_parser, launch_kwargs  # noqa: E402
 from demo.app import DemoApp, build_app, example_photos  # noqa: E402
@@ -157,17 +158,18 @@ def test_uploaded_mask_white_is_fill(tmp_path):
     assert hole.sum() == 10 * 20 and hole[10:20, 10:30].all()
 
 
-@pytest.mark.parametrize(
-    ("painted", "message"),
-    [
-        (None, proc.EMPTY_MASK),
-        (np.zeros((400, 600), bool), proc.EMPTY_MASK),
-        (np.ones((400, 600), bool), proc.FULL_MASK),
-    ],
-)
-def test_mask_messages(coffee, painted, message):
-    with pytest.raises(proc.DemoError, match=re.escape(message)):
-        proc.make_job(coffee, painted, None)
+def test_full_mask_message(coffee):
+    with pytest.raises(proc.DemoError, match=re.escape(proc.FULL_MASK)):
+        proc.make_job(coffee, np.ones((400, 600), bool), None)
+
+
+@pytest.mark.parametrize("painted", [None, np.zeros((400, 600), bool)])
+def test_empty_mask_returns_the_photo_unchanged_with_a_note(coffee, tiny_model, painted):
+    """As pconv inpaint, pconv.inpaint and the nodes do (pconv.holes): a copy, and a note."""
+    job = proc.make_job(coffee, painted, None)
+    result = proc.run_job(job, tiny_model, "cpu")
+    assert np.array_equal(result.image, coffee) and result.image is not job.image
+    assert result.notes == [proc.NOTHING_PAINTED] and result.filled_fraction == 0
 
 
 def test_no_photo_message():
@@ -222,8 +224,8 @@ def test_editor_handler_keeps_known_pixels(demo_app, coffee):
 
 def test_handler_errors_are_shown_to_the_user(demo_app, coffee, tiny_path):
     editor = {"background": coffee, "layers": [], "composite": None}
-    with pytest.raises(gr.Error, match="The mask is empty"):
-        demo_app.from_editor(editor, None, "tiny")
+    (_, after), _, info, _ = demo_app.from_editor(editor, None, "tiny")  # empty: not an error
+    assert np.array_equal(after, coffee) and "Nothing was painted" in info
     with pytest.raises(gr.Error, match="No photo"):
         demo_app.from_editor(None, None, "tiny")
     broken = DemoApp({"gone": tiny_path.with_name("missing.safetensors")}, zoo=False)
@@ -240,10 +242,12 @@ def test_model_choices_offline(tmp_path, monkeypatch, tiny_path):
     keys = [c.key for c in choices]
     assert keys[0] == "tiny" and "default" in keys  # the default is always offered
     default = next(c for c in choices if c.key == "default")
-    assert default.ready or default.problem  # not shipped yet: it says why
+    assert default.ready and default.label == "default (built in)"  # it ships in the package
     monkeypatch.delenv("HF_HUB_OFFLINE")
     online = [c for c in model_choices() if "downloaded on first use" in c.label]
     assert {"places2", "celeba-hq"} <= {c.key for c in online}
+    # every registered name is offered (places2-naoto included), none hard-coded
+    assert set(zoo.registry.names()) <= {c.key for c in model_choices()}
 
 
 def test_model_store_loads_once(tiny_path):
@@ -319,7 +323,6 @@ def test_client_error_messages(server, tmp_path):
     client = Client(server, verbose=False)
     cases = [
         (COFFEE, tmp_path / "full.png", "The mask covers the whole photo"),
-        (COFFEE, tmp_path / "empty.png", "The mask is empty"),
         (tmp_path / "notes.png", tmp_path / "empty.png", "The photo 'notes.png' is not a readable"),
         (COFFEE, tmp_path / "notes.png", "The mask 'notes.png' is not a readable"),
     ]
@@ -328,6 +331,16 @@ def test_client_error_messages(server, tmp_path):
             client.predict(
                 handle_file(str(image)), handle_file(str(mask)), "tiny", api_name="/inpaint_files"
             )
+    # an empty mask is no error: the photo comes back unchanged, and the info says why
+    out, _, info = client.predict(
+        handle_file(str(COFFEE)),
+        handle_file(str(tmp_path / "empty.png")),
+        "tiny",
+        api_name="/inpaint_files",
+    )
+    photo = np.asarray(Image.open(COFFEE).convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), photo)
+    assert "Nothing was painted" in info
 
 
 # -- a real browser -------------------------------------------------------------------------------
@@ -389,7 +402,9 @@ def test_browser_paint_and_inpaint(server, artifacts, coffee):
 
             editor.get_by_role("button", name="Undo").click()  # the stroke is gone: empty mask
             page.locator("#pconv-run").click()
-            expect(page.get_by_text("The mask is empty")).to_be_visible(timeout=20_000)
+            expect(page.locator("#pconv-info")).to_contain_text(
+                "Nothing was painted", timeout=20_000
+            )
         finally:
             browser.close()
 
@@ -432,7 +447,7 @@ def example_index() -> int:
 
 
 def test_python_m_demo_starts_offline(tiny_path, tmp_path):
-    """Offline (HF_HUB_OFFLINE, no proxy reachable), the default model not shipped: it starts."""
+    """Offline (HF_HUB_OFFLINE, no proxy reachable): it starts."""
     port = _free_port()
     env = {
         **os.environ,

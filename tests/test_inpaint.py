@@ -141,8 +141,11 @@ def test_empty_full_and_mismatched_masks(photos, tiny_model):
     with pytest.raises(InputError, match="covers the whole image"):
         pconv.inpaint(img, ~empty, tiny_model)
     small = _hole((100, 150), [(20, 40, 20, 40)])
-    with pytest.raises(InputError, match="mask is 150x100 but the image is 451x300"):
+    with pytest.raises(InputError, match="mask is 150x100 but the image is 451x300") as info:
         pconv.inpaint(img, small, tiny_model)
+    # the library names its own argument, never a command-line flag
+    assert info.value.fix == "resize_mask_to_image=True" and "--" not in str(info.value)
+    assert str(info.value).endswith("(pass resize_mask_to_image=True)")
     out = pconv.inpaint(img, small, tiny_model, resize_mask_to_image=True)
     assert out.shape == img.shape and not np.array_equal(out, img)
 

@@ -23,7 +23,6 @@ from zoo_fixtures import (
     images_and_masks,
     keras_model,
     keras_reference,
-    local_hub,
     mmagic_checkpoint,
     mmagic_reference,
     naoto_checkpoint,
@@ -35,12 +34,12 @@ import pconv
 import zoo
 from pconv import PConvUNet, UNetConfig, save_model
 from pconv.errors import CheckpointError
+from pconv.files import sha256_file
 from zoo import registry
 from zoo.card import validate_folder
 from zoo.cli import main as zoo_main
 from zoo.convert import convert_file, keras, mmagic, naoto, read_upstream
 from zoo.convert.common import config_for, find_state_dict, to_pconv
-from zoo.files import sha256_file
 
 REL = 5e-6  # float32 model vs float64 reference, relative to the output's magnitude
 
@@ -51,32 +50,6 @@ def _assert_close(ours: torch.Tensor, theirs: torch.Tensor, rel: float = REL) ->
     scale = max(1.0, float(theirs.abs().max()))
     diff = float((ours.double() - theirs).abs().max())
     assert diff <= rel * scale, f"max abs diff {diff:.3g} at output scale {scale:.3g}"
-
-
-@pytest.fixture
-def hub_env(tmp_path, monkeypatch):
-    """Empty Hub cache and pconv cache in tmp_path; no offline mode; no stray endpoint."""
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("PCONV_CACHE", str(tmp_path / "pconv"))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.delenv("PCONV_UPSTREAM_MIRROR", raising=False)
-    # huggingface_hub reads HF_HUB_OFFLINE once, at import: the suite may run under
-    # HF_HUB_OFFLINE=1 (the README's test command), so switch the client back on explicitly.
-    # Only the loopback Hub of these tests is ever reachable.
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    return tmp_path
-
-
-@pytest.fixture
-def hub(hub_env, monkeypatch):
-    with local_hub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        monkeypatch.setenv("PCONV_UPSTREAM_MIRROR", server.url + "/upstream")
-        yield server
 
 
 def _tiny(seed: int = 0, depth: int = 4) -> PConvUNet:
@@ -439,9 +412,9 @@ def test_packaged_default_loads_offline_and_is_verified(monkeypatch, tmp_path):
     monkeypatch.setitem(registry.REGISTRY, "default", replace(entry, sha256="0" * 64))
     with pytest.raises(CheckpointError, match="sha256"):
         pconv.load_model("default")
-    # an installation without the file says so clearly
+    # a damaged installation without the file says so clearly
     monkeypatch.setitem(registry.REGISTRY, "default", replace(entry, packaged="absent.safetensors"))
-    with pytest.raises(CheckpointError, match="not yet available"):
+    with pytest.raises(CheckpointError, match="missing from this installation"):
         pconv.load_model("default")
 
 

@@ -19,6 +19,7 @@ from zoo_fixtures import mmagic_checkpoint, naoto_checkpoint
 
 import pconv
 import zoo
+from pconv.files import sha256_file
 from pconv.unet import UNetConfig
 from zoo import registry
 from zoo.card import (
@@ -33,7 +34,6 @@ from zoo.card import (
 )
 from zoo.cli import LIST_WIDTH
 from zoo.cli import main as zoo_main
-from zoo.files import sha256_file
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -18,10 +18,11 @@ import pconv
 from pconv.architectures import detect, get_architecture
 from pconv.checkpoint import WEIGHTS_NAME, save_model
 from pconv.errors import CheckpointError
+from pconv.files import atomic_folder, sha256_file
 from pconv.model_card import REQUIRED_SECTIONS, data_terms, model_card
 from pconv.model_info import ModelInfo
 from zoo.convert.common import Conversion
-from zoo.files import sha256_file, staging_folder, verify_weights, write_sha256_sidecar
+from zoo.files import verify_weights, write_sha256_sidecar
 from zoo.registry import ModelEntry, ZooError, is_registered
 
 ZOO_FORMAT = "1"
@@ -159,7 +160,7 @@ def write_folder(
     else:
         meta = {} if conversion is None else ModelInfo(conversion=conversion.record()).to_metadata()
     meta.update(metadata or {})
-    with staging_folder(Path(out_dir)) as tmp:
+    with atomic_folder(out_dir) as tmp:
         weights = save_model(model, tmp / WEIGHTS_NAME, meta)
         write_card_files(tmp, weights)
         write_sha256_sidecar(weights)
@@ -171,7 +172,7 @@ def folder_from_weights(weights: Path, out_dir: Path, repo_id: str | None = None
     """A Hub folder for an existing weights file (its card files made from its metadata);
     ``repo_id``: the repository it is for, which the card's examples download from."""
     verify_weights(weights)
-    with staging_folder(Path(out_dir)) as tmp:
+    with atomic_folder(out_dir) as tmp:
         shutil.copyfile(weights, tmp / WEIGHTS_NAME)
         write_card_files(tmp, tmp / WEIGHTS_NAME, repo_id)
         validate_folder(tmp)

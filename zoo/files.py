@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from pconv.checkpoint import WEIGHTS_NAME, inspect_weights
 from pconv.errors import CheckpointError
+from pconv.files import sha256_file, write_text
 from zoo.registry import ZooError
 
 SHA256_SUFFIX = ".sha256"
@@ -34,14 +31,6 @@ def upstream_cache() -> Path:
 def built_folder(name: str) -> Path:
     """Where a model converted here from its upstream is kept (a Hub-ready folder)."""
     return cache_root() / "models" / name
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_sha256(
@@ -91,7 +80,7 @@ def weights_in(path: Path) -> Path:
 
 def write_sha256_sidecar(path: Path) -> str:
     digest = sha256_file(path)
-    path.with_name(path.name + SHA256_SUFFIX).write_text(f"{digest}  {path.name}\n")
+    write_text(path.with_name(path.name + SHA256_SUFFIX), f"{digest}  {path.name}\n")
     return digest
 
 
@@ -120,20 +109,3 @@ def remove_incomplete(cache_dir: Path | None, repo_id: str) -> None:
     blobs = cache_dir / f"models--{repo_id.replace('/', '--')}" / "blobs"
     for partial in blobs.glob("*.incomplete") if blobs.is_dir() else ():
         partial.unlink(missing_ok=True)
-
-
-@contextmanager
-def staging_folder(final: Path) -> Iterator[Path]:
-    """A sibling temporary folder that replaces ``final`` only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)

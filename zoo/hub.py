@@ -1,10 +1,9 @@
 """Name -> verified local weights file: the Hub first, then a copy built here from upstream.
 
-Downloads go through ``huggingface_hub.hf_hub_download``: its cache, its offline mode
-(``HF_HUB_OFFLINE=1``), its token handling (``HF_TOKEN`` / ``hf auth login``). ``HF_ENDPOINT``,
-``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` are read when a model is resolved, not only when
-``huggingface_hub`` is imported, so a process may change them. A file that fails verification is
-removed from the cache before the error is raised: nothing bad stays cached.
+Downloads go through :mod:`pconv.hub` (``huggingface_hub.hf_hub_download`` underneath), whose
+rules on offline mode, cache folder, endpoint and token are those of every Hub access in pconv.
+A file that fails verification is removed from the cache before the error is raised: nothing
+bad stays cached.
 """
 
 from __future__ import annotations
@@ -15,12 +14,14 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from pconv import hub
+from pconv.files import sha256_file
+from pconv.hub import HubUnavailable
 from zoo.files import (
     built_folder,
     evict_hub_file,
     read_sha256_sidecar,
     remove_incomplete,
-    sha256_file,
     verify_weights,
     weights_in,
 )
@@ -32,73 +33,18 @@ _WEIGHT_SUFFIXES = {".safetensors", ".pth", ".pt", ".ckpt", ".bin", ".h5"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
-class HubUnavailable(ZooError):
-    """The Hub copy could not be fetched (not published, unreachable, offline and not cached)."""
-
-
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def offline() -> bool:
-    return _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
-
-
-def hub_cache_dir() -> Path | None:
-    """The Hub cache if set in the environment now (else huggingface_hub's own default)."""
-    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    home = os.environ.get("HF_HOME")
-    return Path(home).expanduser() / "hub" if home else None
-
-
-def _hub_kwargs() -> dict[str, object]:
-    kwargs: dict[str, object] = {}
-    endpoint = os.environ.get("HF_ENDPOINT")
-    if endpoint:
-        kwargs["endpoint"] = endpoint.rstrip("/")
-    cache = hub_cache_dir()
-    if cache is not None:
-        kwargs["cache_dir"] = str(cache)
-    if offline():
-        kwargs["local_files_only"] = True
-    return kwargs
-
-
-def _summary(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def hub_file(
     repo_id: str, filename: str, revision: str, *, sha256: str | None = None, force: bool = False
 ) -> Path:
     """Download (or find in the cache) one file and verify it; :class:`HubUnavailable` if the
     Hub cannot provide it, :class:`ZooError` (after evicting it) if it is not what it should be."""
-    from huggingface_hub import hf_hub_download
-
-    import pconv
-
-    kwargs = _hub_kwargs()
-    label = f"{repo_id}/{filename}@{revision}"
     try:
-        path = Path(
-            hf_hub_download(
-                repo_id=repo_id,
-                filename=filename,
-                revision=revision,
-                force_download=force,
-                library_name="pconv",
-                library_version=pconv.__version__,
-                **kwargs,
-            )
-        )
-    except Exception as exc:  # every way the Hub can fail: not found, HTTP, network, offline
-        remove_incomplete(hub_cache_dir(), repo_id)
-        raise HubUnavailable(f"{label}: {_summary(exc)}") from None
+        path = hub.download(repo_id, filename, revision, force=force)
+    except HubUnavailable:
+        remove_incomplete(hub.cache_dir(), repo_id)
+        raise
     try:
-        verify_weights(path, sha256=sha256, label=label)
+        verify_weights(path, sha256=sha256, label=f"{repo_id}/{filename}@{revision}")
     except ZooError:
         evict_hub_file(path)
         raise
@@ -109,16 +55,7 @@ def cached_hub_file(entry: ModelEntry) -> Path | None:
     """The entry's file if the Hub cache has it (no network)."""
     if entry.repo_id is None:
         return None
-    from huggingface_hub import try_to_load_from_cache
-
-    cache = hub_cache_dir()
-    found = try_to_load_from_cache(
-        entry.repo_id,
-        entry.filename,
-        revision=entry.revision,
-        cache_dir=str(cache) if cache else None,
-    )
-    return Path(found) if isinstance(found, str) else None
+    return hub.cached_file(entry.repo_id, entry.filename, entry.revision)
 
 
 def packaged_path(entry: ModelEntry) -> Path:
@@ -141,9 +78,10 @@ def built_file(entry: ModelEntry) -> Path | None:
 def _resolve_packaged(entry: ModelEntry) -> Path:
     path = packaged_path(entry)
     if not path.is_file():
+        # the file ships inside the package: only a damaged installation lacks it
         raise ZooError(
-            f"{entry.name}: not yet available: its weights come with the issue that trains it "
-            f"(expected at {path}). Use places2, celeba-hq or imagenet, or a weights file."
+            f"{entry.name}: its packaged weights are missing from this installation (expected "
+            f"at {path}); reinstall pconv"
         )
     verify_weights(path, sha256=entry.sha256, label=f"{entry.name} ({path})")
     return path
@@ -166,7 +104,7 @@ def resolve_entry(entry: ModelEntry, *, force: bool = False, build: bool = True)
         return local
     if entry.upstream is None or not build:
         raise ZooError(f"{entry.name}: not available ({'; '.join(reasons) or 'no Hub copy'})")
-    if offline():
+    if hub.offline():
         raise ZooError(
             f"{entry.name}: not in the cache and offline mode is on "
             f"({reasons[0] if reasons else 'no Hub copy'})."
@@ -195,8 +133,8 @@ def split_repo_id(text: str) -> tuple[str, str] | None:
 def resolve(name_or_path: str | os.PathLike[str]) -> Path:
     """A verified local ``model.safetensors`` for a zoo name, a Hub repo id, a folder or a file.
 
-    * ``"places2"``, ``"celeba-hq"``, ``"imagenet"``, ``"default"`` (see ``python -m zoo list``),
-      ahead of any file or folder of the same name in the working directory;
+    * a zoo name (:func:`zoo.registry.names`, ``python -m zoo list``), ahead of any file or
+      folder of the same name in the working directory;
     * ``"user/repo"`` or ``"user/repo@revision"``: that repo's ``model.safetensors``;
     * a folder holding ``model.safetensors``, or a ``.safetensors`` file.
     """
@@ -228,9 +166,9 @@ def download(name: str, *, force: bool = False) -> Path:
 
 
 def where_cached(entry: ModelEntry) -> str:
-    """``hub``, ``built``, ``packaged``, ``not yet available`` or ``-`` (no network)."""
+    """``hub``, ``built``, ``packaged`` or ``-`` (no network)."""
     if entry.packaged is not None:
-        return "packaged" if packaged_path(entry).is_file() else "not yet available"
+        return "packaged"
     try:
         if cached_hub_file(entry) is not None:
             return "hub"

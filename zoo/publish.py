@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pconv import hub
 from pconv.checkpoint import WEIGHTS_NAME
+from pconv.files import sha256_file, write_text
 from zoo.card import CARD_NAME, CONFIG_NAME, LICENCE_NAME, folder_from_weights, validate_folder
-from zoo.files import sha256_file, weights_in
+from zoo.files import weights_in
 from zoo.registry import ZooError
 
 #: What a Hub repository of ours holds; LICENSE only where the licence has a text (not "other").
@@ -53,7 +54,7 @@ def prepare(path: Path, out_dir: Path, repo_id: str | None = None) -> Path:
                 (weights.parent / s for s in sources if (weights.parent / s).is_file()), None
             )
             if existing is not None:
-                (out_dir / target).write_text(existing.read_text())
+                write_text(out_dir / target, existing.read_text())
     validate_folder(out_dir)
     return out_dir
 
@@ -80,8 +81,7 @@ def publish(
 
     from huggingface_hub import HfApi
 
-    endpoint = os.environ.get("HF_ENDPOINT")
-    api = HfApi(endpoint=endpoint.rstrip("/") if endpoint else None, token=token)
+    api = HfApi(endpoint=hub.endpoint(), token=token)
     with tempfile.TemporaryDirectory(prefix="pconv-publish-") as tmp:
         folder = prepare(path, Path(tmp) / "repo", repo_id)
         digest = sha256_file(folder / WEIGHTS_NAME)

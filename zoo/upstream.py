@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from hashlib import sha256
 from pathlib import Path
 
-from pconv.io import replace_atomically
+from pconv.files import atomic_open
 from zoo.card import write_folder
 from zoo.convert import convert_file
 from zoo.files import check_sha256, upstream_cache
@@ -32,26 +31,20 @@ def upstream_url(upstream: Upstream) -> str:
 
 def _download(url: str, dest: Path, timeout: float = 60.0) -> str:
     """Stream ``url`` into ``dest`` (atomically); returns the sha256 of what was written."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     digest = sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "pconv-zoo"})
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+        with atomic_open(dest) as out, urllib.request.urlopen(request, timeout=timeout) as resp:
             expected = resp.headers.get("Content-Length")
             total = 0
             while chunk := resp.read(CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
                 total += len(chunk)
-        if expected is not None and int(expected) != total:
-            raise ZooError(f"{url}: download cut short ({total} of {expected} bytes)")
-        replace_atomically(tmp, dest)
+            if expected is not None and int(expected) != total:
+                raise ZooError(f"{url}: download cut short ({total} of {expected} bytes)")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise ZooError(f"{url}: download failed ({exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return digest.hexdigest()
 
 

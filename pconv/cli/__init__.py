@@ -1,7 +1,8 @@
 """The ``pconv`` command: one subcommand a module, each with ``add_parser`` and ``run``.
 
 User mistakes raise :class:`pconv.errors.PConvError`; they are printed as one line and the
-command exits with status 2, never with a traceback.
+command exits with status 2, never with a traceback. The library's errors speak of Python
+arguments (``resize_mask_to_image=True``); :data:`FLAGS` turns them into the flags here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from pconv.errors import PConvError
+
+#: How the commands spell the library's arguments that fix an error (``PConvError.fix``).
+FLAGS = {"resize_mask_to_image=True": "--resize-mask"}
 
 #: subcommand name -> module under pconv.cli that implements it
 SUBCOMMANDS = {
@@ -38,7 +42,7 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
     try:
         return int(args.run(args) or 0)
     except PConvError as exc:
-        print(f"{prog} {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog} {args.command}: error: {exc.describe(FLAGS)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted", file=sys.stderr)

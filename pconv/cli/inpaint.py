@@ -11,7 +11,9 @@ import numpy as np
 from torch import nn
 from tqdm import tqdm
 
+from pconv.cli import FLAGS
 from pconv.errors import InputError, PConvError
+from pconv.holes import nothing_to_fill
 from pconv.inpaint import DTYPES, inpaint
 from pconv.io import list_images, load_image, load_mask, save_image
 from pconv.loader import load_model
@@ -35,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         default="default",
-        help="zoo name (default, places2, celeba-hq, imagenet), Hub repo id, folder "
-        "or .safetensors file (default: %(default)s)",
+        help="zoo name (`python -m zoo list`), Hub repo id, folder or .safetensors file "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--resize-mask",
@@ -67,7 +69,7 @@ def _inpaint_file(
     """Inpaint one pair; returns a short word for the summary."""
     pixels = load_image(image)
     hole = load_mask(mask)
-    if not hole.any():
+    if nothing_to_fill(hole):  # pconv.holes' policy: an empty mask writes the input unchanged
         save_image(pixels, output)
         return "copied (empty mask)"
     result = inpaint(
@@ -84,9 +86,9 @@ def _inpaint_file(
 
 def run(args: argparse.Namespace) -> int:
     if not args.image.exists():
-        raise InputError(f"{args.image}: no such file or folder")
+        raise InputError("no such file or folder", path=args.image)
     if not args.mask.exists():
-        raise InputError(f"{args.mask}: no such file or folder")
+        raise InputError("no such file or folder", path=args.mask)
     if args.image.is_dir() != args.mask.is_dir():
         raise InputError("IMAGE and --mask must both be files or both be folders")
     model = load_model(args.model, device=args.device)
@@ -101,9 +103,9 @@ def run(args: argparse.Namespace) -> int:
 def _run_folder(model: nn.Module, args: argparse.Namespace) -> int:
     images = list_images(args.image)
     if not images:
-        raise InputError(f"{args.image}: no images found")
+        raise InputError("no images found", path=args.image)
     if args.output.exists() and not args.output.is_dir():
-        raise InputError(f"{args.output}: exists and is not a folder")
+        raise InputError("exists and is not a folder", path=args.output)
     counts: dict[str, int] = {}
     failures: list[str] = []
     start = time.perf_counter()
@@ -115,7 +117,7 @@ def _run_folder(model: nn.Module, args: argparse.Namespace) -> int:
         try:
             word = _inpaint_file(model, image, mask, args.output / f"{image.stem}.png", args)
         except PConvError as exc:
-            failures.append(str(exc))
+            failures.append(exc.describe(FLAGS))
             continue
         counts[word] = counts.get(word, 0) + 1
     elapsed = time.perf_counter() - start

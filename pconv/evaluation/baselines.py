@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from pconv.errors import InputError
+from pconv.holes import composite
 from pconv.io import to_uint8
 
 #: OpenCV's neighbourhood radius for both of its methods; 3 px is the value OpenCV's own
@@ -38,7 +39,7 @@ class Method(Protocol):
 def keep_known(output: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """Put the input back outside the hole: libraries working in 8 bits would otherwise
     round known pixels of a float input."""
-    out = np.where(hole[..., None], np.asarray(output, dtype=np.float32), image)
+    out = composite(image, np.asarray(output, dtype=np.float32), hole[..., None])
     return out.astype(np.float32, copy=False)
 
 

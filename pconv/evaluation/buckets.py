@@ -82,7 +82,7 @@ def classify_nvidia_id(path: Path, hole: np.ndarray) -> MaskClass:
         ) from None
     bucket, border = nvidia_id_info(ident)
     if not 0 <= bucket < N_BUCKETS:
-        raise InputError(f"{path}: id {ident} is outside the NVIDIA layout (0..11999)")
+        raise InputError(f"id {ident} is outside the NVIDIA layout (0..11999)", path=path)
     return MaskClass(hole_ratio(hole), bucket, border)
 
 

@@ -54,10 +54,10 @@ class Sample:
 def _listed(root: Path, what: str) -> list[Path]:
     """The image files of a folder, sorted; a clear error if it is no folder or holds none."""
     if not root.is_dir():
-        raise InputError(f"{root}: not a folder")
+        raise InputError("not a folder", path=root)
     paths = list_images(root)
     if not paths:
-        raise InputError(f"{root}: no {what} found")
+        raise InputError(f"no {what} found", path=root)
     return paths
 
 
@@ -108,7 +108,7 @@ def check_readable(paths: Sequence[Path]) -> None:
             with Image.open(path) as img:
                 img.verify()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise InputError(f"{path}: not a readable image ({exc})") from None
+            raise InputError(f"not a readable image ({exc})", path=path) from None
 
 
 def centre_square(arr: np.ndarray) -> np.ndarray:

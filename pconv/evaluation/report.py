@@ -18,6 +18,7 @@ import numpy as np
 from pconv.evaluation.baselines import BASELINES
 from pconv.evaluation.buckets import N_BUCKETS, bucket_label
 from pconv.evaluation.runner import Evaluation, Record
+from pconv.files import atomic_open, write_text
 
 METRICS = (("l1", "l1 (%)", 2), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 3))
 LOWER_IS_BETTER = {"l1"}
@@ -81,7 +82,7 @@ def aggregate(evaluation: Evaluation) -> list[Cell]:
 def write_csv(rows: Sequence[object], path: str | os.PathLike[str]) -> None:
     """Dataclass rows to CSV (``inf``/``nan`` written as such, readable by ``float``)."""
     dicts = [asdict(r) for r in rows]  # type: ignore[call-overload]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(dicts[0]) if dicts else [])
         writer.writeheader()
         writer.writerows(dicts)
@@ -197,7 +198,7 @@ def write_reports(
     cells = aggregate(evaluation)
     text = markdown(evaluation, cells, title=title, context=context)
     md, table, per_image = folder / "results.md", folder / "results.csv", folder / "per_image.csv"
-    md.write_text(text, encoding="utf-8")
+    write_text(md, text)
     write_csv(cells, table)
     write_csv(evaluation.records, per_image)
     return md, table, per_image, text

@@ -14,6 +14,7 @@ from pconv.errors import InputError
 from pconv.evaluation.baselines import Method
 from pconv.evaluation.metrics import score
 from pconv.evaluation.pairing import Pair, Sample, prepare
+from pconv.holes import composite
 from pconv.io import to_uint8
 
 if TYPE_CHECKING:
@@ -171,4 +172,4 @@ def evaluate(
 
 
 def _composited(output: np.ndarray, sample: Sample) -> np.ndarray:
-    return to_uint8(np.where(sample.hole[..., None], output, sample.truth))
+    return to_uint8(composite(sample.truth, output, sample.hole[..., None]))

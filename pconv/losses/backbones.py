@@ -6,9 +6,9 @@ plain torch and load only their weights, from one of:
 ``"vgg16-hub"``
     ``model.safetensors`` of the Hub repo ``timm/vgg16.tv_in1k`` (torchvision's ImageNet
     weights re-saved by timm, BSD-3), through ``huggingface_hub.hf_hub_download`` and its cache.
-    The cache is tried first; the network only when not offline (``HF_HUB_OFFLINE=1`` or
-    ``offline=True`` skips it - on a machine without Hub access the client otherwise spends
-    ~20 s on retries, once per process).
+    The cache is tried first; the network only when not offline (:mod:`pconv.hub`'s rules:
+    ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``; ``offline=True`` skips it too - on a machine
+    without Hub access the client otherwise spends ~20 s on retries, once per process).
 ``"vgg16-file:<path>"``
     the same file (timm key layout: ``features.N.weight``/``.bias``), given explicitly.
 ``"stlpips-vgg16"``
@@ -32,7 +32,6 @@ need sit at indices 0, 2 | 5, 7 | 10, 12, 14 with pools at 4, 9 and 16.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -44,7 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pconv import hub
 from pconv.errors import CheckpointError, PConvError
+from pconv.files import sha256_file
 from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -170,11 +171,7 @@ def file_sha256(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(chunk)
-        _SHA_CACHE[key] = digest.hexdigest()
+        _SHA_CACHE[key] = sha256_file(path)
     return _SHA_CACHE[key]
 
 
@@ -213,31 +210,28 @@ def load_timm_vgg16_file(
     return PerceptualBackbone(trunk, info)
 
 
-def _hub_offline(offline: bool | None) -> bool:
-    # Read at call time: huggingface_hub reads HF_HUB_OFFLINE only when it is imported.
-    if offline is not None:
-        return offline
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+def _hub_download(revision: str | None, cache_dir: str | None, offline: bool | None) -> Path:
+    """Path of the cached Hub file, downloading it when allowed. Raises with what was tried.
 
-
-def _hub_download(revision: str | None, cache_dir: str | None, offline: bool) -> Path:
-    """Path of the cached Hub file, downloading it when allowed. Raises with what was tried."""
-    from huggingface_hub import hf_hub_download
-
-    where = f"{HUB_REPO}@{revision or 'main'} (cache: {cache_dir or 'default HF cache'})"
-    kwargs: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir}
-    try:
-        return Path(hf_hub_download(HUB_REPO, HUB_FILENAME, local_files_only=True, **kwargs))
-    except Exception as err:  # any failure of the cache look-up means "not in the cache"
-        cache_error = err
+    The cache is tried first, by :mod:`pconv.hub`'s rules (its offline variables, its cache);
+    ``offline=True`` keeps it to the cache as well. A failed download is not retried in the
+    same process: without Hub access the client spends ~20 s on retries each time.
+    """
+    cache = cache_dir or hub.cache_dir() or "default HF cache"
+    where = f"{HUB_REPO}@{revision or 'main'} (cache: {cache})"
+    path = hub.cached_file(HUB_REPO, HUB_FILENAME, revision, cache=cache_dir)
+    if path is not None:
+        return path
     key = (where, HUB_FILENAME)
-    if offline or key in _HUB_NETWORK_FAILED:
-        raise BackboneUnavailableError(f"{where}: not in the cache, offline ({cache_error!r:.120})")
+    if offline or hub.offline():
+        raise BackboneUnavailableError(f"{where}: not in the cache, offline")
+    if key in _HUB_NETWORK_FAILED:
+        raise BackboneUnavailableError(f"{where}: not in the cache, and the download failed before")
     try:
-        return Path(hf_hub_download(HUB_REPO, HUB_FILENAME, **kwargs))
-    except Exception as err:  # network, auth, disk: all mean "unavailable here"
+        return hub.download(HUB_REPO, HUB_FILENAME, revision, cache=cache_dir)
+    except hub.HubUnavailable as err:  # network, auth, disk: all mean "unavailable here"
         _HUB_NETWORK_FAILED.add(key)
-        message = f"{where}: not cached, download failed ({err!r:.160})"
+        message = f"{where}: not cached, download failed ({err.reason:.160})"
         raise BackboneUnavailableError(message) from err
 
 
@@ -245,7 +239,7 @@ def load_vgg16_from_hub(
     revision: str | None = None, cache_dir: str | None = None, offline: bool | None = None
 ) -> PerceptualBackbone:
     """Trunk from ``timm/vgg16.tv_in1k`` via the Hub cache (network only when not offline)."""
-    path = _hub_download(revision, cache_dir, _hub_offline(offline))
+    path = _hub_download(revision, cache_dir, offline)
     backbone = load_timm_vgg16_file(path, name="vgg16-hub")
     source = f"{HUB_REPO}@{revision or 'main'}:{path}"
     backbone.info = BackboneInfo("vgg16-hub", source, backbone.info.sha256, True, _FAITHFUL_NOTE)

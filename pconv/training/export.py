@@ -12,7 +12,6 @@ uploads it as the card.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from pathlib import Path

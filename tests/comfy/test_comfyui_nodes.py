@@ -101,19 +101,6 @@ def test_grow_and_feather() -> None:
         core.grow_and_feather(holes, core.MAX_GROW + 1, 0)
 
 
-def test_composite_keeps_unmasked_pixels_bit_for_bit() -> None:
-    original = torch.rand(9, 9, 3)
-    filled = torch.rand(9, 9, 3)
-    alpha = torch.zeros(9, 9)
-    alpha[2:5, 2:5] = 1.0
-    alpha[5, 2:5] = 0.5
-    out = core.composite(original, filled, alpha)
-    outside = alpha == 0
-    assert torch.equal(out[outside], original[outside])
-    assert torch.equal(out[alpha == 1], filled[alpha == 1])
-    assert torch.allclose(out[5, 2:5], (original[5, 2:5] + filled[5, 2:5]) / 2)
-
-
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_layout_round_trip(channels: int) -> None:
     image = torch.rand(6, 5, channels)

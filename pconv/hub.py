@@ -1,0 +1,132 @@
+"""The one way pconv reaches the Hugging Face Hub, with one set of rules for every caller.
+
+The zoo (model weights) and the perceptual loss (the VGG16 trunk) both come through here, so
+they agree on what "offline" means and where the cache is. The rules, all read from the
+environment **at each call** (``huggingface_hub`` reads its own copies once, at import, so a
+process that changes them later would otherwise be half-obeyed):
+
+* **Offline** when ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is ``1``, ``on``, ``yes`` or
+  ``true`` (any case). Offline, only the cache is read and no request is made; callers may
+  also ask for it per call (``offline_only=True``). Setting it later in a process is obeyed
+  at once; *lifting* it is not entirely: ``huggingface_hub``, imported while it was set, keeps
+  refusing requests by its own flag (``huggingface_hub.constants.HF_HUB_OFFLINE``, read once).
+  pconv does not overwrite another library's setting; the tests' ``hub_env`` fixture does.
+* **Cache**: ``HF_HUB_CACHE``, else ``HUGGINGFACE_HUB_CACHE``, else ``$HF_HOME/hub``, else
+  ``huggingface_hub``'s default (``~/.cache/huggingface/hub``). An explicit ``cache_dir`` wins.
+* **Endpoint**: ``HF_ENDPOINT`` (a mirror, or the tests' loopback Hub), else huggingface.co.
+* **Token**: ``huggingface_hub``'s own (``HF_TOKEN``, ``hf auth login``); nothing here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pconv.errors import PConvError
+
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+class HubUnavailable(PConvError):
+    """A file the Hub could not provide: not published, unreachable, or offline and not cached.
+
+    ``path`` names the file (``repo/filename@revision``), ``reason`` says why, in one line.
+    """
+
+
+def offline() -> bool:
+    """Whether the environment asks for no network access to the Hub (now, not at import)."""
+    return any(os.environ.get(name, "").strip().upper() in _TRUE for name in OFFLINE_VARIABLES)
+
+
+def cache_dir() -> Path | None:
+    """The Hub cache the environment names now; None for ``huggingface_hub``'s default."""
+    explicit = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("HF_HOME")
+    return Path(home).expanduser() / "hub" if home else None
+
+
+def endpoint() -> str | None:
+    """``HF_ENDPOINT`` without its trailing slash, or None for the public Hub."""
+    value = os.environ.get("HF_ENDPOINT")
+    return value.rstrip("/") if value else None
+
+
+def _summary(exc: BaseException) -> str:
+    """An exception as one line: huggingface_hub's messages run to several paragraphs."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _label(repo_id: str, filename: str, revision: str | None) -> str:
+    return f"{repo_id}/{filename}@{revision or 'main'}"
+
+
+def cached_file(
+    repo_id: str,
+    filename: str,
+    revision: str | None = None,
+    *,
+    cache: str | os.PathLike[str] | None = None,
+) -> Path | None:
+    """The file if the Hub cache already holds it, else None; never touches the network."""
+    from huggingface_hub import hf_hub_download
+
+    folder = cache if cache is not None else cache_dir()
+    try:
+        return Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                cache_dir=str(folder) if folder is not None else None,
+                local_files_only=True,
+            )
+        )
+    except Exception:  # any failure of a cache look-up means "not in the cache"
+        return None
+
+
+def download(
+    repo_id: str,
+    filename: str,
+    revision: str | None = None,
+    *,
+    cache: str | os.PathLike[str] | None = None,
+    offline_only: bool | None = None,
+    force: bool = False,
+) -> Path:
+    """The file, from the cache or downloaded, by the rules above; :class:`HubUnavailable`
+    (with the client's reason in one line) when it cannot be had.
+
+    ``offline_only``: None follows the environment; True never makes a request; False may
+    (unless the environment is offline). ``force`` downloads again even if cached.
+    """
+    from huggingface_hub import hf_hub_download
+
+    import pconv
+
+    folder = cache if cache is not None else cache_dir()
+    local_only = offline() or bool(offline_only)
+    kwargs: dict[str, object] = {}
+    if (url := endpoint()) is not None:
+        kwargs["endpoint"] = url
+    try:
+        return Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                cache_dir=str(folder) if folder is not None else None,
+                local_files_only=local_only,
+                force_download=force,
+                library_name="pconv",
+                library_version=pconv.__version__,
+                **kwargs,
+            )
+        )
+    except Exception as exc:  # every way the Hub can fail: not found, HTTP, network, offline
+        raise HubUnavailable(_summary(exc), path=_label(repo_id, filename, revision)) from None
