@@ -23,6 +23,7 @@ from torch import nn
 
 import pconv
 from pconv.errors import PConvError
+from zoo import resolve
 
 log = logging.getLogger("demo")
 
@@ -118,7 +119,7 @@ class ModelStore:
                 self._models.move_to_end(key)
                 return self._models[key], 0.0
             start = time.perf_counter()
-            model = pconv.load_model(choice.source, device=self.device)
+            model = pconv.load_model(resolve(choice.source), device=self.device)
             model.eval()
             self._models[key] = model
             while len(self._models) > self.keep:

@@ -21,6 +21,8 @@ from torch import nn
 import pconv
 from pconv.architectures import training_resolution
 from pconv.errors import CheckpointError
+from pconv.precision import DTYPES, PRECISIONS
+from zoo import resolve
 from zoo.registry import names
 
 from .files import ModelFiles
@@ -29,8 +31,6 @@ log = logging.getLogger("pconv.comfyui")
 
 FOLDER = "inpaint"  # ComfyUI/models/inpaint, shared with other inpainting packs
 EXTENSIONS = (".safetensors",)  # pconv weights are safetensors only; nothing is unpickled
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def register_folder() -> None:
@@ -90,8 +90,8 @@ class PConvModel:
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """``None`` for plain fp32, else the autocast dtype for ``device``."""
-        if self.precision in _DTYPES:
-            dtype = _DTYPES[self.precision]
+        if self.precision in DTYPES:
+            dtype = DTYPES[self.precision] or torch.float32
         elif model_management.is_device_cpu(device):
             dtype = torch.float32
         else:
@@ -124,7 +124,9 @@ def load(name: str, precision: str = "auto") -> PConvModel:
     if path is not None:
         source = path
     elif name in zoo_names():
-        source = name
+        # through the zoo itself, not pconv's model-source entry point: a pack installed the
+        # way ComfyUI-Manager does it (no pip install of pconv) has no entry points
+        source = resolve(name)
     else:
         raise CheckpointError(
             f"{name!r} is neither a zoo model ({', '.join(zoo_names())}) nor a .safetensors file "

@@ -29,9 +29,6 @@ from torch import nn
 
 from pconv.errors import CheckpointError
 
-#: The precisions the library, the trainer and the front ends speak of.
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
 
 class ArchConfig(Protocol):
     """What a registered config type provides."""

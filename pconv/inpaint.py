@@ -38,17 +38,9 @@ from pconv.architectures import input_multiple, is_gated, training_resolution
 from pconv.errors import InputError
 from pconv.holes import binarise, composite, fit_to_image, nothing_to_fill, refuse_full
 from pconv.io import hole_to_valid
+from pconv.precision import PRECISIONS, autocast_dtype
 from pconv.smooth import smooth_fill
 from pconv.unet import blend
-
-DTYPES = {
-    "fp32": None,
-    "float32": None,
-    "bf16": torch.bfloat16,
-    "bfloat16": torch.bfloat16,
-    "fp16": torch.float16,
-    "float16": torch.float16,
-}
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -62,12 +54,15 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def _autocast_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+def _autocast_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype | None:
     if dtype is None or isinstance(dtype, torch.dtype):
         return None if dtype == torch.float32 else dtype
-    if dtype not in DTYPES:
-        raise InputError(f"unknown dtype {dtype!r}; choose one of fp32, bf16, fp16")
-    return DTYPES[dtype]
+    try:
+        return autocast_dtype(dtype, device)
+    except ValueError:
+        raise InputError(
+            f"unknown dtype {dtype!r}; choose one of {', '.join(PRECISIONS)}"
+        ) from None
 
 
 # -- converting the many accepted input kinds to [B,3,H,W] / [B,H,W] ----------------------------
@@ -404,7 +399,7 @@ def inpaint(
     holes = holes.expand(b, h, w)
     refuse_full(holes)
     dev = pick_device(device)
-    amp = _autocast_dtype(dtype)
+    amp = _autocast_dtype(dtype, dev)
     was_training = model.training
     model.eval()
     if next(model.parameters()).device != dev:

@@ -41,7 +41,6 @@ def data_terms(info: ModelInfo) -> str:
     return info.data_terms or info.notes.get("licence_note", "")
 
 
-
 def _value(value: object) -> str:
     """A measured figure as a card shows it: floats to 3 significant digits, lists joined."""
     if isinstance(value, bool) or not isinstance(value, (float, list, tuple, dict)):
@@ -122,6 +121,7 @@ def _licence_section(info: ModelInfo, licence_file: str | None) -> list[str]:
         )
     terms = data_terms(info)
     if terms:
+        terms += "" if terms.endswith(".") else "."
         data = (
             f"- **Training data**: {terms} These are the data owners' terms, apart from the "
             "weights' licence above, which does not lift them: check them before using the "
@@ -290,5 +290,3 @@ def model_card(
         lines += ["## Citation", "", "```bibtex", upstream["citation"], "```", ""]
     card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
     return str(card)
-
-

@@ -123,3 +123,10 @@ def hub(hub_env, monkeypatch):
         monkeypatch.setenv("HF_ENDPOINT", server.url)
         monkeypatch.setenv("PCONV_UPSTREAM_MIRROR", server.url + "/upstream")
         yield server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A real ComfyUI or browser is end-to-end by definition: ``-m "not slow"`` leaves it out."""
+    for item in items:
+        if item.get_closest_marker("comfyui") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

@@ -204,6 +204,7 @@ def test_bad_inputs_fail_with_one_line(tmp_path, photos, tiny_model_file, capsys
     )
 
 
+@pytest.mark.slow
 def test_installed_entry_point(tmp_path, photos, tiny_model_file):
     """The real `pconv` console script: a user mistake prints one line, exit status 2."""
     exe = Path(sys.executable).with_name("pconv")

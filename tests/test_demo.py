@@ -446,6 +446,7 @@ def example_index() -> int:
 # -- python -m demo -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_python_m_demo_starts_offline(tiny_path, tmp_path):
     """Offline (HF_HUB_OFFLINE, no proxy reachable): it starts."""
     port = _free_port()

@@ -295,6 +295,7 @@ def test_parse_baseline_names():
 # -- pconv eval, end to end ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_eval_end_to_end(tmp_path, photo_dirs, monkeypatch, capsys):
     monkeypatch.setitem(BASELINES, "grey", Baseline("grey", "(test only)", GreyFill))
     draw_masks(tmp_path / "masks")
@@ -346,6 +347,7 @@ def test_eval_end_to_end(tmp_path, photo_dirs, monkeypatch, capsys):
     assert scores(read_csv(again / "results.csv")) == scores(cells)
 
 
+@pytest.mark.slow
 def test_eval_with_our_model(tmp_path, photo_dirs, tiny_model_file, capsys):
     draw_masks(tmp_path / "masks")
     out = tmp_path / "out"
@@ -368,6 +370,7 @@ class CountingGrey(GreyFill):
         return super().__call__(image, hole)
 
 
+@pytest.mark.slow
 def test_eval_reuses_baseline_scores(tmp_path, photo_dirs, tiny_model_file, monkeypatch, capsys):
     monkeypatch.setitem(BASELINES, "grey", Baseline("grey", "(test only)", CountingGrey))
     draw_masks(tmp_path / "masks")

@@ -161,6 +161,7 @@ def _write_in_child(target: Path, generation: int, kind: str, kill: bool) -> Non
     assert child.wait(timeout=120) == (-signal.SIGKILL if kill else 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["file", "folder"])
 def test_sigkill_while_writing_leaves_the_previous_version_or_none(tmp_path, kind):
     """A real child process, killed with SIGKILL in the middle of a 64 MiB write."""

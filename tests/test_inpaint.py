@@ -59,6 +59,7 @@ def test_big_image_small_hole_works_at_native_resolution(photos, tiny_model):
     assert not np.array_equal(out[hole], big[hole])
 
 
+@pytest.mark.slow
 def test_big_image_large_hole_is_downscaled_and_pasted(photos, tiny_model):
     big = np.tile(photos["china"], (3, 3, 1))[:1080, :1920]
     hole = _hole(big.shape[:2], [(100, 900, 300, 1500)])
@@ -71,6 +72,7 @@ def test_big_image_large_hole_is_downscaled_and_pasted(photos, tiny_model):
     assert np.array_equal(out[~hole], big[~hole])
 
 
+@pytest.mark.slow
 def test_downscaled_gated_model_fills_at_full_resolution(photos, tiny_model):
     # A gate shut on the network leaves the smooth fill alone: at a reduced working scale it
     # must be the fill of the full-size crop, not an upscaled small one (which blurs edges).
@@ -169,6 +171,7 @@ def test_model_mode_is_restored(photos, tiny_model):
         tiny_model.eval()
 
 
+@pytest.mark.slow
 def test_many_small_holes_cost_few_model_runs_at_native_scale(photos, tiny_model):
     img = photos["astronaut"]
     hole = np.zeros(img.shape[:2], dtype=bool)

@@ -87,6 +87,7 @@ def _losses(run_dir: Path) -> dict[int, float]:
 # -- training really learns --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weights", ["", "valid=0,hole=0,tv=0,ssim=1"], ids=["paper", "ssim"])
 def test_loss_falls_on_a_fixed_batch(photo_dir, tmp_path, weights):
     config = _config(photo_dir, steps=20, phase2_steps=0, val_holdout=0, loss_weights=weights)
@@ -98,6 +99,7 @@ def test_loss_falls_on_a_fixed_batch(photo_dir, tmp_path, weights):
     assert losses[-1] < 0.75 * losses[0], losses
 
 
+@pytest.mark.slow
 def test_ssim_term_is_logged_shown_and_recorded(photo_dir, tmp_path, capsys):
     config = _config(photo_dir, steps=2, phase2_steps=0, val_holdout=0, loss_weights="ssim=0.5")
     Trainer(config, tmp_path / "run").run()
@@ -122,6 +124,7 @@ def uninterrupted(photo_dir, tmp_path_factory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(photo_dir, uninterrupted, tmp_path):
     # Stop after 3 steps, then resume in a new Trainer with two DataLoader workers (the data a
     # step sees must not depend on the workers).
@@ -157,6 +160,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(photo_dir, tmp_path):
     run_dir = tmp_path / "run"
     args = [
@@ -173,7 +177,7 @@ def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(photo_dir, tmp_p
     deadline = time.time() + 60
     partial: list[Path] = []
     while time.time() < deadline and proc.poll() is None:
-        partial = list((run_dir / state.CKPT_DIR).glob(".step-00000002.safetensors.tmp-*"))
+        partial = list((run_dir / state.CKPT_DIR).glob(".step-00000002.safetensors.*.tmp"))
         if first.is_file() and partial:
             break
         time.sleep(0.02)
@@ -193,6 +197,7 @@ def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(photo_dir, tmp_p
     assert sorted(_losses(run_dir)) == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.slow
 def test_exported_weights_load_through_the_zoo(uninterrupted, tmp_path):
     import zoo
     from zoo.publish import prepare
@@ -227,6 +232,7 @@ def test_exported_weights_load_through_the_zoo(uninterrupted, tmp_path):
     assert (tmp_path / "generated" / "README.md").read_text() != draft
 
 
+@pytest.mark.slow
 def test_init_from_weights_fine_tunes_phase_2_only(photo_dir, tmp_path):
     # a model with its own input normalisation, trained at 128: both must carry over
     imagenet = {"input_mean": (0.485, 0.456, 0.406), "input_std": (0.229, 0.224, 0.225)}
@@ -251,6 +257,7 @@ def test_init_from_weights_fine_tunes_phase_2_only(photo_dir, tmp_path):
     assert final.config.input_mean == imagenet["input_mean"] and final.config.resolution == 128
 
 
+@pytest.mark.slow
 def test_init_from_another_runs_checkpoint(uninterrupted, photo_dir, tmp_path, capsys):
     ckpt = state.checkpoint_path(uninterrupted, 3)
     values = {**TINY, "size": None, "depth": None, "init": str(ckpt), "val_holdout": 0}
@@ -277,6 +284,7 @@ def test_init_from_another_runs_checkpoint(uninterrupted, photo_dir, tmp_path, c
     assert len(err) == 1 and "error: --init " in err[0] and "broken.safetensors" in err[0]
 
 
+@pytest.mark.slow
 def test_prior_smooth_gates_an_init_model_and_sticks(photo_dir, tmp_path, capsys):
     init = pconv.PConvUNet(pconv.UNetConfig(depth=4, base_width=8, resolution=64))
     init_file = pconv.save_model(init, tmp_path / "init.safetensors")
@@ -312,6 +320,7 @@ def test_prior_smooth_gates_an_init_model_and_sticks(photo_dir, tmp_path, capsys
 # -- robustness --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_corrupt_images_are_skipped_and_counted(photo_dir, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
@@ -336,6 +345,7 @@ def test_corrupt_images_are_skipped_and_counted(photo_dir, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(photo_dir, tmp_path, capsys):
     run = tmp_path / "run"
     # An absurd learning rate really blows the weights up after the first step.
@@ -352,6 +362,7 @@ def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(photo_dir, tmp_path,
     assert all(torch.isfinite(t).all() for t in loaded.model_state().values())
 
 
+@pytest.mark.slow
 def test_nan_guard_raises_in_the_library(photo_dir, tmp_path):
     trainer = Trainer(_config(photo_dir, steps=3, lr=1e30, val_holdout=0), tmp_path)
     with pytest.raises(TrainingDiverged) as info:
@@ -365,6 +376,7 @@ def test_nan_guard_raises_in_the_library(photo_dir, tmp_path):
 # -- several processes ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_on_cpu(photo_dir, tmp_path):
     run = tmp_path / "run"
     args = [
@@ -615,6 +627,7 @@ def test_help_reads_like_documentation(capsys):
         assert needle in text
 
 
+@pytest.mark.slow
 def test_tensorboard_logs_when_installed(photo_dir, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -627,6 +640,7 @@ def test_tensorboard_logs_when_installed(photo_dir, tmp_path):
     assert "val/samples" in events.Tags()["images"]
 
 
+@pytest.mark.slow
 def test_checkpoint_file_holds_no_pickle(uninterrupted):
     path = state.list_checkpoints(uninterrupted)[-1][1]
     with safe_open(str(path), framework="pt") as fh:

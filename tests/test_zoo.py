@@ -428,6 +428,7 @@ def test_unknown_names_and_missing_files(hub_env):
 # -- command line --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_build_convert_and_publish_dry_run(hub, hub_env, tmp_path, capsys):
     ckpt = naoto_checkpoint(depth=4, seed=3)
     torch.save(ckpt, tmp_path / "1000000.pth")
@@ -524,6 +525,7 @@ def test_unusable_unpinned_download_is_not_kept(hub, hub_env):
     assert _cached_weights(hub_env / "pconv") == []
 
 
+@pytest.mark.slow
 def test_python_m_zoo(hub_env):
     """The module entry point, in a fresh interpreter (list needs no network)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -229,6 +229,7 @@ def test_build_writes_the_complete_hub_folder(places2_build):
     ).all()
 
 
+@pytest.mark.slow
 def test_naoto_build_carries_the_mit_text_with_its_notice(tmp_path):
     torch.save(naoto_checkpoint(depth=4, seed=4), tmp_path / "1000000.pth")
     out = tmp_path / "naoto"

@@ -35,6 +35,8 @@ LICENCE_DIR = Path(__file__).parent / "licences"
 LICENCE_TEXTS = {"apache-2.0": "Apache-2.0.txt", "mit": "MIT.txt"}
 #: A template's own copyright line (MIT's), replaced by the holder's notice.
 COPYRIGHT_PLACEHOLDER = "Copyright (c) <year> <copyright holders>"
+
+
 def entry_info(
     entry: ModelEntry, conversion: Conversion | None = None, upstream_sha256: str | None = None
 ) -> ModelInfo:

@@ -14,9 +14,10 @@ from tqdm import tqdm
 from pconv.cli import FLAGS
 from pconv.errors import InputError, PConvError
 from pconv.holes import nothing_to_fill
-from pconv.inpaint import DTYPES, inpaint
+from pconv.inpaint import inpaint
 from pconv.io import list_images, load_image, load_mask, save_image
 from pconv.loader import load_model
+from pconv.precision import PRECISIONS
 
 MASK_SUFFIXES = ("", "_mask", "-mask", ".mask")
 
@@ -49,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dtype",
         default="fp32",
-        choices=sorted(DTYPES),
+        choices=PRECISIONS,
         help="compute precision (autocast); default %(default)s",
     )
     p.set_defaults(run=run)

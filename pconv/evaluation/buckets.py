@@ -78,7 +78,7 @@ def classify_nvidia_id(path: Path, hole: np.ndarray) -> MaskClass:
         ident = int(Path(path).stem)
     except ValueError:
         raise InputError(
-            f"{path}: --mask-rule nvidia-id needs integer file names like 01234.png"
+            "the nvidia-id mask rule needs integer file names like 01234.png", path=path
         ) from None
     bucket, border = nvidia_id_info(ident)
     if not 0 <= bucket < N_BUCKETS:

@@ -109,11 +109,6 @@ def to_8bit_grid(image: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255.0) / 255.0
 
 
-def composite(output: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The method's pixels inside the hole, the ground truth everywhere else."""
-    return np.where(hole[..., None], output, truth)
-
-
 def l1_percent(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(l1_batch(_batch(pred), _batch(truth))[0])
 

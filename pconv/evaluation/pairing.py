@@ -87,7 +87,7 @@ def make_pairs(
         raise InputError("need at least one image and one mask")
     n = max(len(images), len(masks)) if count is None else count
     if n < 1:
-        raise InputError(f"--pairs must be at least 1, got {n}")
+        raise InputError(f"the number of pairs must be at least 1, got {n}")
     rng = np.random.default_rng(seed)
     image_order = rng.permutation(len(images))
     mask_order = rng.permutation(len(masks))

@@ -47,12 +47,12 @@ def load_records(folder: str | Path, methods: Collection[str]) -> dict[str, list
     """Records of ``methods`` in ``folder/per_image.csv``, by method (absent methods left out)."""
     path = Path(folder) / PER_IMAGE if Path(folder).is_dir() else Path(folder)
     if not path.is_file():
-        raise InputError(f"--reuse {folder}: no {PER_IMAGE} there (the output of pconv eval)")
+        raise InputError(f"no {PER_IMAGE} to reuse there (the output of pconv eval)", path=folder)
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"--reuse {path}: cannot read it ({exc})") from None
+        raise InputError(f"cannot read the scores to reuse ({exc})", path=path) from None
     found: dict[str, list[Record]] = {}
     for line, row in enumerate(rows, start=2):
         if row.get("method") in methods:
@@ -112,6 +112,7 @@ class ReusedScores:
 
     def _mismatch(self, what: str) -> InputError:
         return InputError(
-            f"--reuse {self.source}: made with other pairs ({what}); use the same images, "
-            "masks, --seed, --pairs, --size and --mask-rule, or recompute the baselines"
+            f"the reused scores were made with other pairs ({what}); use the same images, "
+            "masks, seed, number of pairs, size and mask rule, or recompute the baselines",
+            path=self.source,
         )

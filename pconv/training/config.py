@@ -26,6 +26,7 @@ from typing import Any
 from pconv.errors import InputError
 from pconv.losses import LossWeights
 from pconv.masks import BORDER_RULES, GENERATORS, border_name, parse_border, parse_buckets
+from pconv.precision import PRECISIONS
 from pconv.training.errors import ConfigError, Setting
 from pconv.unet import PRIORS
 
@@ -95,7 +96,6 @@ DEFAULT_PRESET = "paper-256"
 #: Steps of a fine-tuning run started from ``--init`` when ``--steps`` is not given.
 INIT_STEPS = 20_000
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: The trainer's former ``amp`` setting (``amp = "..."`` in old run folders and TOML files,
 #: ``--amp``): its values in the one precision vocabulary.
 LEGACY_AMP = {"auto": "auto", "bf16": "bf16", "fp16": "fp16", "none": "fp32"}

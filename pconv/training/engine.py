@@ -37,10 +37,10 @@ from torch.utils.data import DataLoader
 
 from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError, PConvError
-from pconv.inpaint import DTYPES
 from pconv.loader import resolve_weights
 from pconv.losses import InpaintingLoss
 from pconv.losses.inpainting import TERM_NAMES
+from pconv.precision import autocast_dtype, precision_name
 from pconv.training import export, state
 from pconv.training.config import TrainConfig, dump_toml, with_model
 from pconv.training.data import (
@@ -88,23 +88,6 @@ class Summary:
     metrics: dict[str, float] = field(default_factory=dict)
     final: Path | None = None
     skipped: int = 0
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of a precision (``auto``/``fp32``/``bf16``/``fp16``, the names of
-    :data:`pconv.inpaint.DTYPES`), ``None`` for plain fp32. ``auto``: bf16 on CUDA devices
-    that have it, else fp16 (with a grad scaler); fp32 elsewhere, since CPU autocast is
-    slower than fp32 on most CPUs."""
-    if precision == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return DTYPES[precision]
-
-
-def precision_name(dtype: torch.dtype | None) -> str:
-    """``fp32``/``bf16``/``fp16``: how run.json and the weights' metadata name it."""
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 @dataclass

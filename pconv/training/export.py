@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 import pconv
-from pconv.checkpoint import WEIGHTS_NAME, save_model
-from pconv.files import sha256_file
+from pconv.checkpoint import WEIGHTS_NAME, read_metadata, save_model
+from pconv.files import sha256_file, write_text
 from pconv.model_card import model_card
 from pconv.model_info import ModelInfo
 
@@ -93,10 +93,10 @@ def export(model: nn.Module, folder: Path, meta: dict[str, str]) -> Path:
     return save_model(model, Path(folder) / WEIGHTS_NAME, meta)
 
 
-def write_card(folder: Path, meta: dict[str, str]) -> Path:
-    """``folder/MODEL_CARD.md``: the card draft for a person to complete before publishing
-    (the one card writer, :func:`pconv.model_card.model_card`)."""
-    digest = sha256_file(Path(folder) / WEIGHTS_NAME)
-    path = Path(folder) / CARD_NAME
-    path.write_text(model_card(meta, digest, draft=True), encoding="utf-8")
-    return path
+def write_card(folder: Path) -> Path:
+    """``folder/MODEL_CARD.md``: the card draft for a person to complete before publishing,
+    from the exported weights' own metadata (the one card writer,
+    :func:`pconv.model_card.model_card`)."""
+    weights = Path(folder) / WEIGHTS_NAME
+    card = model_card(read_metadata(weights), sha256_file(weights), draft=True)
+    return write_text(Path(folder) / CARD_NAME, card)

@@ -283,6 +283,6 @@ class FinalExport(Hook):
         folder = trainer.run_dir / FINAL_DIR
         meta = trainer.metadata(trainer.last_metrics)
         export.export(trainer.model, folder, meta)
-        export.write_card(folder, meta)
+        export.write_card(folder)
         (folder / "config.toml").write_text(dump_toml(trainer.config, "Settings that trained it."))
         self.folder = folder

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import os
 import time
 from pathlib import Path
+
+from pconv.files import atomic_open
 
 CSV_NAME = "metrics.csv"
 CSV_FIELDS = ("step", "tag", "value", "wall_time")
@@ -45,12 +46,10 @@ class MetricLog:
         with open(self.path, newline="", encoding="utf-8") as fh:
             rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit()]
         keep = [r for r in rows if int(r["step"]) <= step]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        with atomic_open(self.path, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, CSV_FIELDS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(keep)
-        os.replace(tmp, self.path)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         now = time.time()

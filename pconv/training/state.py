@@ -18,7 +18,6 @@ leaves either the previous set of checkpoints or the new one, never half a file.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections.abc import Mapping
@@ -33,6 +32,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from pconv.architectures import Architecture, get_architecture
 from pconv.errors import CheckpointError
+from pconv.files import atomic_open, remove_temporaries
 from pconv.unet import UNET
 
 CKPT_DIR = "checkpoints"
@@ -69,37 +69,16 @@ def write_bytes(fh: BinaryIO, data: bytes) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """``data`` to ``path`` via a temporary file, fsync and rename."""
+    """``data`` to ``path`` through :func:`pconv.files.atomic_open` (temporary file, fsync,
+    rename, folder fsync): a kill at any moment leaves the previous checkpoint or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            write_bytes(fh, data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    with atomic_open(path) as fh:
+        write_bytes(fh, data)
 
 
 def remove_stale_temporaries(run_dir: Path) -> int:
     """Temporary files left by a process killed while writing; returns how many."""
-    folder = Path(run_dir) / CKPT_DIR
-    stale = [p for p in folder.glob(".step-*.tmp-*")] if folder.is_dir() else []
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+    return remove_temporaries(Path(run_dir) / CKPT_DIR, "step-*")
 
 
 # -- capture and restore ---------------------------------------------------------------------

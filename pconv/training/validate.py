@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from pconv.evaluation.metrics import finite_psnr, score_batch
+from pconv.holes import composite
 from pconv.io import save_image, to_uint8
 from pconv.losses import InpaintingLoss
 from pconv.training.data import ValSet
@@ -76,8 +77,7 @@ def make_grid(rows: list[tuple[Tensor, Tensor, Tensor]], gap: int = 4) -> np.nda
     for image, valid, out in rows:
         out = out.clamp(0, 1)
         shown_input = image * valid + (1 - valid)
-        composite = image * valid + out * (1 - valid)
-        tiles.append([shown_input, out, composite, image])
+        tiles.append([shown_input, out, composite(image, out, valid < 0.5), image])
     size = rows[0][0].shape[-1]
     height = len(tiles) * size + (len(tiles) - 1) * gap
     width = 4 * size + 3 * gap
