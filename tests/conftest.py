@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/reference.py and friends
+
+from ci import in_ci
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -46,10 +47,6 @@ def tiny_model_file(tmp_path, tiny_model) -> Path:
     from pconv import save_model
 
     return save_model(tiny_model, tmp_path / "tiny.safetensors", {"licence": "test"})
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ci import in_ci
 from PIL import Image
 
 # gradio's queue statistics use pandas APIs that pandas 3 deprecates: not ours to fix
@@ -42,12 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 COFFEE = ROOT / "pconv" / "examples" / "coffee.jpg"
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _missing(what: str) -> None:
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"{what} is required in CI", pytrace=False)
     pytest.skip(f"{what} is not installed")
 
@@ -55,7 +54,7 @@ def _missing(what: str) -> None:
 try:
     import gradio as gr
 except ImportError:
-    if _in_ci():
+    if in_ci():
         raise
     pytest.skip("gradio is not installed (pip install -e '.[demo]')", allow_module_level=True)
 

@@ -22,9 +22,6 @@ from pconv.evaluation.baselines import BASELINES, Baseline, load_baselines, pars
 from pconv.evaluation.pairing import collect_images, make_pairs, prepare
 from pconv.io import load_mask, resize_mask
 
-NVIDIA_MASKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev" / "masks"
-
-
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -232,9 +229,8 @@ def test_classify_synthetic_masks(tmp_path):
         buckets.classify(tmp_path / "dot.png", load_mask(tmp_path / "dot.png"), "nvidia-id")
 
 
-@pytest.mark.skipif(not NVIDIA_MASKS.is_dir(), reason="shared NVIDIA dev masks not present")
-def test_pixel_rule_agrees_with_nvidia_ids():
-    paths = sorted(NVIDIA_MASKS.glob("*.png"))
+def test_pixel_rule_agrees_with_nvidia_ids(shared_data):
+    paths = sorted((shared_data / "dev" / "masks").glob("*.png"))
     assert paths
     mismatches, near_256 = [], 0
     for path in paths:

@@ -35,7 +35,6 @@ from pconv.masks import (
     touches_border,
 )
 
-DEV_MASKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev" / "masks"
 DRAWN = [name for name in GENERATORS if name != "folder"]  # generators needing no files
 SIZE = 128  # small canvases keep the whole file fast; margin here is 12 px
 
@@ -238,9 +237,8 @@ def test_fit_mask_crops_to_aspect() -> None:
     assert fitted[:, :10].all() and not fitted[:, 10:].any()
 
 
-@pytest.mark.skipif(not DEV_MASKS.is_dir(), reason="../shared/data/dev/masks not present")
-def test_nvidia_dev_masks_agree_with_the_id_scheme() -> None:
-    folder = MaskFolder(DEV_MASKS, augment=None)
+def test_nvidia_dev_masks_agree_with_the_id_scheme(shared_data: Path) -> None:
+    folder = MaskFolder(shared_data / "dev" / "masks", augment=None)
     assert len(folder) >= 12
     for index, path in enumerate(folder.paths):
         mask = folder.load(index)

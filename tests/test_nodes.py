@@ -18,7 +18,7 @@ from pconv import save_model
 from pconv.checkpoint import read_metadata
 from pconv.errors import InputError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _load(name: str) -> ModuleType:
