@@ -28,7 +28,7 @@ from torch import nn
 import pconv
 from pconv.errors import InputError, PConvError
 from pconv.holes import fills_everything, nothing_to_fill
-from pconv.io import load_image, load_mask, save_image, to_uint8
+from pconv.io import load_image, load_mask, resize_mask, save_image, to_uint8
 
 #: Photos with a longer side than this are scaled down before inpainting.
 MAX_SIDE = 4096
@@ -186,22 +186,11 @@ def mask_from_layers(layers: Sequence[np.ndarray | None]) -> np.ndarray | None:
         elif hole.shape == painted.shape:
             hole = hole | painted
         else:
-            hole = hole | fit_mask(painted, (hole.shape[1], hole.shape[0]))
+            hole = hole | resize_mask(painted, (hole.shape[1], hole.shape[0]), keep_strokes=True)
     return hole
 
 
 # -- sizes -----------------------------------------------------------------------------------------
-
-
-def fit_mask(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a bool mask to ``(width, height)``; when shrinking, a pixel is a hole if any of
-    the pixels it covers is (thin strokes never vanish)."""
-    if hole.shape == (size[1], size[0]):
-        return hole
-    img = Image.fromarray(hole.astype(np.uint8) * 255)
-    shrinking = size[0] < hole.shape[1] or size[1] < hole.shape[0]
-    resample = Image.Resampling.BOX if shrinking else Image.Resampling.NEAREST
-    return np.asarray(img.resize(size, resample)) > 0
 
 
 def cap_photo(
@@ -254,7 +243,7 @@ def make_job(
     h, w = photo.shape[:2]
     hole = np.zeros((h, w), dtype=bool)
     if painted is not None:
-        hole |= fit_mask(np.asarray(painted, dtype=bool), (w, h))
+        hole |= resize_mask(np.asarray(painted, dtype=bool), (w, h), keep_strokes=True)
     if uploaded is not None:
         uploaded = np.asarray(uploaded, dtype=bool)
         mh, mw = uploaded.shape
@@ -263,7 +252,7 @@ def make_job(
                 f"The mask ({mw}x{mh} pixels) and the photo ({original[0]}x{original[1]}) have "
                 "different shapes: the mask was stretched to fit."
             )
-        hole |= fit_mask(uploaded, (w, h))
+        hole |= resize_mask(uploaded, (w, h), keep_strokes=True)
     if fills_everything(hole):  # an empty mask is fine: run_job returns the photo unchanged
         raise DemoError(FULL_MASK)
     return Job(photo, hole, all_notes)

@@ -81,20 +81,22 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The metadata of one of our files, checked for format; no tensors are read."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+        raise CheckpointError("no such file", path=path)
     try:
         with safe_open(str(path), framework="pt") as fh:
             meta = fh.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         if _looks_pickled(path):
             raise CheckpointError(
-                f"{path}: a pickled PyTorch checkpoint, not safetensors; pickles are never "
-                "loaded. Convert published weights with `python -m zoo convert`."
+                "a pickled PyTorch checkpoint, not safetensors; pickles are never loaded "
+                "(convert published weights with `python -m zoo convert`)",
+                path=path,
             ) from None
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+        raise CheckpointError(f"not a readable safetensors file ({exc})", path=path) from None
     if meta.get("format") != FORMAT or "config" not in meta:
         raise CheckpointError(
-            f"{path}: a safetensors file, but not a pconv model (no pconv config in its metadata)"
+            "a safetensors file, but not a pconv model (no pconv config in its metadata)",
+            path=path,
         )
     return meta
 
@@ -128,7 +130,7 @@ def _header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
         with safe_open(str(path), framework="pt") as fh:
             return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt weights ({exc})") from None
+        raise CheckpointError(f"truncated or corrupt weights ({exc})", path=path) from None
 
 
 def inspect_weights(path: str | os.PathLike[str]) -> Inspected:
@@ -141,11 +143,11 @@ def inspect_weights(path: str | os.PathLike[str]) -> Inspected:
         arch = detect(meta)
         config = config_of(arch, meta)
     except CheckpointError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
+        raise CheckpointError(exc.reason, path=path) from None
     detail = layout_mismatch(arch.expected_shapes(config), _header_shapes(path))
     if detail:
         raise CheckpointError(
-            f"{path}: weights do not fit the architecture its config names ({detail})"
+            f"weights do not fit the architecture its config names ({detail})", path=path
         )
     return Inspected(arch, config, meta)
 
@@ -163,7 +165,7 @@ def load_weights(
         with safe_open(str(path), framework="pt") as fh:
             state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: truncated or corrupt weights ({exc})") from None
+        raise CheckpointError(f"truncated or corrupt weights ({exc})", path=path) from None
     expected = model.state_dict()
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.to(device=device, dtype=dtype).eval()

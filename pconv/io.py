@@ -102,9 +102,18 @@ def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
     return grey >= MASK_THRESHOLD
 
 
-def resize_mask(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a bool mask to ``(width, height)``."""
+def resize_mask(
+    hole: np.ndarray, size: tuple[int, int], *, keep_strokes: bool = False
+) -> np.ndarray:
+    """Resize a bool mask to ``(width, height)``, nearest-neighbour. ``keep_strokes``: when
+    shrinking, a pixel is a hole if any of the pixels it covers is, so that a thin painted
+    stroke never vanishes (the demo's brush)."""
+    if hole.shape == (size[1], size[0]):
+        return hole
     img = Image.fromarray(hole.astype(np.uint8) * 255)
+    shrinking = size[0] < hole.shape[1] or size[1] < hole.shape[0]
+    if keep_strokes and shrinking:
+        return np.asarray(img.resize(size, Image.Resampling.BOX)) > 0
     return np.asarray(img.resize(size, Image.Resampling.NEAREST)) >= 128
 
 

@@ -43,8 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 COFFEE = ROOT / "pconv" / "examples" / "coffee.jpg"
 
 
-
-
 def _missing(what: str) -> None:
     if in_ci():
         pytest.fail(f"{what} is required in CI", pytrace=False)

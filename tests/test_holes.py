@@ -47,3 +47,14 @@ def test_composite_broadcasts_a_channels_first_mask():
     valid[:, :, 1, 1] = 0
     out = composite(known, filled, valid == 0)
     assert out.sum() == 2 * 3 and (out[:, :, 1, 1] == 1).all()
+
+
+def test_resize_mask_keeps_thin_strokes_only_when_asked():
+    from pconv.io import resize_mask
+
+    stroke = np.zeros((100, 100), bool)
+    stroke[:, 47] = True  # one pixel wide: nearest-neighbour sampling misses it at 1/10
+    assert not resize_mask(stroke, (10, 10)).any()
+    kept = resize_mask(stroke, (10, 10), keep_strokes=True)
+    assert kept[:, 4].all() and kept.sum() == 10
+    assert resize_mask(kept, (100, 100), keep_strokes=True)[:, 40:50].all()  # growing: nearest

@@ -63,7 +63,7 @@ def verify_weights(
     try:
         return inspect_weights(path).metadata
     except CheckpointError as exc:
-        raise ZooError(f"{label}: {str(exc).removeprefix(f'{path}: ')}") from None
+        raise ZooError(exc.reason, path=label) from None
 
 
 def weights_in(path: Path) -> Path:
