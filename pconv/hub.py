@@ -73,20 +73,9 @@ def cached_file(
     cache: str | os.PathLike[str] | None = None,
 ) -> Path | None:
     """The file if the Hub cache already holds it, else None; never touches the network."""
-    from huggingface_hub import hf_hub_download
-
-    folder = cache if cache is not None else cache_dir()
     try:
-        return Path(
-            hf_hub_download(
-                repo_id,
-                filename,
-                revision=revision,
-                cache_dir=str(folder) if folder is not None else None,
-                local_files_only=True,
-            )
-        )
-    except Exception:  # any failure of a cache look-up means "not in the cache"
+        return download(repo_id, filename, revision, cache=cache, offline_only=True)
+    except HubUnavailable:  # any failure of a cache look-up means "not in the cache"
         return None
 
 
