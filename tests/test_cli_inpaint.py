@@ -166,6 +166,14 @@ def test_bad_inputs_fail_with_one_line(tmp_path, photos, tiny_model_file, capsys
         ["inpaint", str(img), "-m", str(small), "-o", str(out), *model],
         "mask is 100x100 but the image is 451x300 (pass --resize-mask)",
     )
+    # an empty mask of another size too: the size rule comes first, as in pconv.inpaint
+    empty_small = _save(np.zeros((100, 100), np.uint8), tmp_path / "empty_small.png")
+    _fails_cleanly(
+        capsys,
+        out,
+        ["inpaint", str(img), "-m", str(empty_small), "-o", str(out), *model],
+        "mask is 100x100 but the image is 451x300 (pass --resize-mask)",
+    )
     full = _save(np.full((300, 451), 255, np.uint8), tmp_path / "full.png")
     _fails_cleanly(
         capsys,

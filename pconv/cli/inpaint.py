@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from pconv.cli import FLAGS
 from pconv.errors import InputError, PConvError
-from pconv.holes import nothing_to_fill
+from pconv.holes import fit_to_image, nothing_to_fill
 from pconv.inpaint import inpaint
 from pconv.io import list_images, load_image, load_mask, save_image
 from pconv.loader import load_model
@@ -69,8 +69,10 @@ def _inpaint_file(
 ) -> str:
     """Inpaint one pair; returns a short word for the summary."""
     pixels = load_image(image)
-    hole = load_mask(mask)
-    if nothing_to_fill(hole):  # pconv.holes' policy: an empty mask writes the input unchanged
+    # pconv.holes' policy, in the API's order: the size is checked first, then an empty mask
+    # writes the input unchanged
+    hole = fit_to_image(load_mask(mask), pixels.shape[:2], resize=args.resize_mask)
+    if nothing_to_fill(hole):
         save_image(pixels, output)
         return "copied (empty mask)"
     result = inpaint(
