@@ -104,7 +104,7 @@ class PConvModel:
     def memory_required(self) -> int:
         """Bytes to have free on the device: weights plus one worst-case crop's activations."""
         side = 2 * self.resolution  # the core's crops hold at most (2R)^2 pixels
-        width = self.model.config.base_width
+        width = getattr(self.model.config, "base_width", 64)  # the U-Net's; a guess elsewhere
         return model_management.module_size(self.model) + side * side * width * 4 * 24
 
     def to_device(self, device: torch.device) -> None:

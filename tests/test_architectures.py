@@ -138,3 +138,22 @@ def test_registering_another_network_under_a_taken_name_is_refused(mean_arch):
         architectures.register_architecture(
             Architecture(**{**mean_arch.__dict__, "describe": lambda c: "other"})
         )
+
+
+def test_the_trainer_refuses_to_init_from_another_network(tmp_path, mean_arch, photos):
+    """The trainer's settings describe the U-Net; weights of another registered network are
+    refused in one line naming both, not a traceback from a missing config field."""
+    from PIL import Image
+
+    from pconv.training import Trainer
+    from pconv.training.config import resolve
+    from pconv.training.errors import InitError
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for name, photo in photos.items():
+        Image.fromarray(photo).save(data / f"{name}.png")
+    weights = pconv.save_model(MeanFill(MeanConfig()), tmp_path / "mean.safetensors")
+    config = resolve({}, {"data": [str(data)], "init": str(weights), "steps": 1, "workers": 0})
+    with pytest.raises(InitError, match="a test-mean-fill model; the trainer trains pconv-unet"):
+        Trainer(config, tmp_path / "run")

@@ -104,6 +104,9 @@ CROP_CHOICES = ("random-scale", "native", "fit")
 TENSORBOARD_CHOICES = ("auto", "on", "off")
 PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "stlpips-vgg16", "none")
 #: Model keys that a preset sets and that an ``--init`` file fixes.
+#: The network the trainer's model settings (depth, widths, prior) describe, by its name in
+#: pconv.architectures: the trainer builds and checks models through the registry.
+ARCHITECTURE = "pconv-unet"
 MODEL_KEYS = ("depth", "base_width", "max_width_mult")
 
 

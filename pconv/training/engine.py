@@ -32,9 +32,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from pconv.architectures import architecture_of, get_architecture
 from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError, PConvError
 from pconv.loader import resolve_weights
@@ -42,7 +44,7 @@ from pconv.losses import InpaintingLoss
 from pconv.losses.inpainting import TERM_NAMES
 from pconv.precision import autocast_dtype, precision_name
 from pconv.training import export, state
-from pconv.training.config import TrainConfig, dump_toml, with_model
+from pconv.training.config import ARCHITECTURE, TrainConfig, dump_toml, with_model
 from pconv.training.data import (
     Scan,
     StepSampler,
@@ -68,7 +70,7 @@ from pconv.training.hooks import (
     Validation,
 )
 from pconv.training.logs import MetricLog
-from pconv.unet import PConvUNet, UNetConfig, add_smooth_prior
+from pconv.unet import add_smooth_prior
 
 __all__ = ["Summary", "Trainer", "TrainingDiverged", "autocast_dtype"]
 
@@ -455,7 +457,7 @@ def _seed_everything(seed: int) -> None:
 
 def _build_model(
     config: TrainConfig, loaded: state.LoadedState | None, device: torch.device
-) -> tuple[PConvUNet, TrainConfig, str | None]:
+) -> tuple[nn.Module, TrainConfig, str | None]:
     """(model in training mode on ``device``, the config with the model's keys, init path)."""
     if loaded is not None and "model_config" in loaded.extra:
         # Resuming: the checkpoint's architecture (normalisation included) is the truth;
@@ -475,25 +477,33 @@ def _build_model(
                 model, _ = load_weights(path, device="cpu")
         except CheckpointError as exc:
             raise InitError(Setting("init"), f" {config.init}: {exc}") from None
+        if architecture_of(model).name != ARCHITECTURE:
+            raise InitError(
+                Setting("init"), f" {config.init}: a {architecture_of(model).name} model; "
+                f"the trainer trains {ARCHITECTURE} models",
+            )  # fmt: skip
         c = model.config
         config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
         model.config = replace(c, resolution=config.size)
         model = _with_prior(model, config.prior)
         init_path = str(path)
     else:
-        model = PConvUNet(
-            UNetConfig(
-                depth=config.depth,
-                base_width=config.base_width,
-                max_width_mult=config.max_width_mult,
-                resolution=config.size,
-                prior=config.prior or "none",
+        arch = get_architecture(ARCHITECTURE)
+        model = arch.build(
+            arch.config_from_dict(
+                {
+                    "depth": config.depth,
+                    "base_width": config.base_width,
+                    "max_width_mult": config.max_width_mult,
+                    "resolution": config.size,
+                    "prior": config.prior or "none",
+                }
             )
         )
     return model.to(device).train(), replace(config, prior=model.config.prior), init_path
 
 
-def _with_prior(model: PConvUNet, prior: str | None) -> PConvUNet:
+def _with_prior(model: nn.Module, prior: str | None) -> nn.Module:
     """The init model, gated with the smooth fill if ``prior`` asks for it."""
     if prior is None or prior == model.config.prior:
         return model

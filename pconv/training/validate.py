@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from pconv.evaluation.metrics import finite_psnr, score_batch
 from pconv.holes import composite
 from pconv.io import save_image, to_uint8
 from pconv.losses import InpaintingLoss
 from pconv.training.data import ValSet
-from pconv.unet import PConvUNet
 
 #: Validation images shown in the grid (rows); columns: input, output, composite, truth.
 GRID_ROWS = 4
@@ -28,7 +27,7 @@ GRID_ROWS = 4
 
 @torch.no_grad()
 def evaluate(
-    model: PConvUNet,
+    model: nn.Module,
     loss_fn: InpaintingLoss,
     valset: ValSet,
     device: torch.device,
