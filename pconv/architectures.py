@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,21 +30,12 @@ from torch import nn
 from pconv.errors import CheckpointError
 
 
-class ArchConfig(Protocol):
-    """What a registered config type provides."""
-
-    def to_json(self) -> str: ...
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ArchConfig: ...
-
-
 @dataclass(frozen=True)
 class Architecture:
     """A registered network: build, recognise and run it without naming its classes."""
 
     name: str  # stored in the weights' metadata as "architecture"
-    config_type: type
+    config_type: type  # a frozen dataclass with ``from_dict(data)`` and ``to_json()``
     module_type: type[nn.Module]
     build: Callable[[Any], nn.Module]
     #: does a weights file's metadata (from a writer that predates the "architecture" key)
@@ -56,6 +47,7 @@ class Architecture:
     #: does ``predict`` return a gate to the smooth fill (inference then upscales only the
     #: prediction and gate, and computes the fill at full resolution)?
     gated: Callable[[Any], bool] = lambda config: False
+    #: what it may run in (pconv.precision's names); inference refuses the others
     precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
     def config_from_dict(self, data: dict) -> Any:
@@ -138,3 +130,12 @@ def training_resolution(model: nn.Module) -> int:
 def is_gated(model: nn.Module) -> bool:
     """Whether the model blends its prediction with the smooth fill through a gate."""
     return architecture_of(model).gated(unwrap(model).config)
+
+
+def check_precision(model: nn.Module, precision: str) -> None:
+    """:class:`CheckpointError` unless the model's architecture runs in ``precision``."""
+    arch = architecture_of(model)
+    if precision not in arch.precisions:
+        raise CheckpointError(
+            f"{arch.name} models run in {', '.join(arch.precisions)}, not {precision}"
+        )

@@ -34,11 +34,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from pconv.architectures import input_multiple, is_gated, training_resolution
+from pconv.architectures import check_precision, input_multiple, is_gated, training_resolution
 from pconv.errors import InputError
 from pconv.holes import binarise, composite, fit_to_image, nothing_to_fill, refuse_full
 from pconv.io import hole_to_valid
-from pconv.precision import PRECISIONS, autocast_dtype
+from pconv.precision import PRECISIONS, autocast_dtype, precision_name
 from pconv.smooth import smooth_fill
 from pconv.unet import blend
 
@@ -400,6 +400,7 @@ def inpaint(
     refuse_full(holes)
     dev = pick_device(device)
     amp = _autocast_dtype(dtype, dev)
+    check_precision(model, precision_name(amp))
     was_training = model.training
     model.eval()
     if next(model.parameters()).device != dev:

@@ -71,6 +71,7 @@ def mean_arch():
             multiple=lambda c: c.multiple,
             resolution=lambda c: c.resolution,
             describe=lambda c: "mean colour of the known pixels",
+            precisions=("fp32",),
         )
     )
     yield arch
@@ -157,3 +158,13 @@ def test_the_trainer_refuses_to_init_from_another_network(tmp_path, mean_arch, p
     config = resolve({}, {"data": [str(data)], "init": str(weights), "steps": 1, "workers": 0})
     with pytest.raises(InitError, match="a test-mean-fill model; the trainer trains pconv-unet"):
         Trainer(config, tmp_path / "run")
+
+
+def test_inference_refuses_a_precision_the_network_does_not_run_in(mean_arch):
+    image = np.zeros((16, 16, 3), np.float32)
+    hole = np.zeros((16, 16), bool)
+    hole[4:8, 4:8] = True
+    model = MeanFill(MeanConfig())
+    assert pconv.inpaint(image, hole, model, dtype="fp32").shape == image.shape
+    with pytest.raises(pconv.CheckpointError, match="test-mean-fill models run in fp32, not bf16"):
+        pconv.inpaint(image, hole, model, dtype="bf16")
