@@ -251,7 +251,9 @@ def test_nan_guard_covers_the_discriminators(photo_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_with_discriminators(photo_dir, tmp_path):
+@pytest.mark.parametrize("kind", ["global-local", "multiscale-patch"])
+def test_ddp_two_processes_with_discriminators(kind, photo_dir, tmp_path):
+    """Both ranks' generators and discriminators agree at the end (the trainer checks)."""
     run = tmp_path / "run"
     env = {
         **__import__("os").environ,
@@ -265,7 +267,7 @@ def test_ddp_two_processes_with_discriminators(photo_dir, tmp_path):
         "--base-width", "8", "--size", "64", "--batch-size", "2", "--perceptual", "none",
         "--workers", "0", "--tensorboard", "off", "--log-every", "1", "--device", "cpu",
         "--steps", "3", "--phase2-steps", "1", "--ckpt-every", "2", "--val-holdout", "1",
-        "--adversarial", "multiscale-patch",
+        "--adversarial", kind,
     ]  # fmt: skip
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]

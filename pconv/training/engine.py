@@ -219,7 +219,8 @@ class Trainer:
                 self.images_seen += self.global_batch
                 self._call("step_end", losses)
             self._call("run_end")
-            if not replicas_agree(self.model, self.dist):
+            trained = [self.model] + ([self.adversary.d] if self.adversary else [])
+            if not all(replicas_agree(module, self.dist) for module in trained):
                 raise PConvError("the processes' weights differ at the end: DDP went out of sync")
             barrier(self.dist)
         finally:

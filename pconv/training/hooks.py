@@ -221,22 +221,25 @@ class NanGuard(Hook):
 
     def after_backward(self, trainer: Trainer, losses: dict[str, float]) -> None:
         fp16 = trainer.scaler.is_enabled()
+        failed = []  # every one, so that a diverging discriminator is named as well
         for loss_key, grad_key, who in self.CHECKS:
             if loss_key not in losses:
                 continue
             loss = not math.isfinite(losses[loss_key])
             if loss or not (fp16 or math.isfinite(losses[grad_key])):
-                self._stop(trainer, f"{who}{'loss' if loss else 'gradient norm'}",
-                           losses[loss_key if loss else grad_key])  # fmt: skip
+                key = loss_key if loss else grad_key
+                failed.append(f"{who}{'loss' if loss else 'gradient norm'} became {losses[key]}")
+        if failed:
+            self._stop(trainer, " and the ".join(failed))
 
-    def _stop(self, trainer: Trainer, what: str, value: float) -> None:
+    def _stop(self, trainer: Trainer, what: str) -> None:
         trainer.optimizer.zero_grad(set_to_none=True)
         if trainer.adversary is not None:
             trainer.adversary.zero_grad()
         found = state.list_checkpoints(trainer.run_dir)
         where = f"last good checkpoint: {found[-1][1]}" if found else "no checkpoint was written"
         raise TrainingDiverged(
-            f"the {what} became {value} in step {trainer.step + 1}; "
+            f"the {what} in step {trainer.step + 1}; "
             f"stopped without saving ({where}). Try a lower ", Setting("lr"), ", ",
             Setting("clip_grad"), " 1, or ", Setting("precision"), " fp32, then resume",
         )  # fmt: skip
