@@ -160,6 +160,24 @@ def test_settings_of_each_design():
         resolve({}, {"data": ["a"], "adversarial": "global-local", "adv_warmup": 0.99})
 
 
+def test_resume_cannot_change_the_adversarial_setting(tmp_path):
+    from pconv.training.config import dump_toml
+    from train.cli import build_parser, resolve_args
+
+    run = tmp_path / "run"
+    run.mkdir()
+    # a run folder written before --adversarial existed: it trained without discriminators
+    old = dump_toml(resolve({}, {"data": ["a"]}))
+    (run / "config.toml").write_text(
+        "\n".join(line for line in old.splitlines() if not line.startswith("adversarial"))
+    )
+    parse = build_parser().parse_args
+    config, _, resuming = resolve_args(parse(["--resume", str(run), "--adversarial", "none"]))
+    assert resuming and config.adversarial == "none"
+    with pytest.raises(ConfigError, match="--adversarial cannot change when resuming"):
+        resolve_args(parse(["--resume", str(run), "--adversarial", "multiscale-patch"]))
+
+
 # -- training --------------------------------------------------------------------------------
 
 

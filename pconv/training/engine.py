@@ -12,9 +12,11 @@ The shape, so that a new piece does not touch the loop: :meth:`Trainer.__init__`
 everything (every attribute is set there); :meth:`Trainer.train_step` is one optimisation
 step and returns its named losses; :meth:`Trainer.run` is the loop; everything around the
 steps is a hook (:mod:`pconv.training.hooks`); what a checkpoint saves is the registry
-``Trainer.states`` of named state holders. A GAN discriminator would be one more module and
-optimiser in that registry, its loss terms more names in the step's dict (and in
-``shown_terms``), its update a second part of the step function.
+``Trainer.states`` of named state holders. The discriminators of ``--adversarial``
+(:mod:`pconv.training.adversarial`) are built that way: three more entries in the registry,
+their loss terms more names in the step's dict (and in ``shown_terms``), their update a
+second part of the step function; with ``adversarial = "none"`` the step is the same
+computation as before, bit for bit.
 """
 
 from __future__ import annotations
