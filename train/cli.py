@@ -185,7 +185,8 @@ def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
         if not saved.is_file():
             raise CheckpointError(f"{run_dir}: no run to resume here (no config.toml)")
         file_values = load_toml(saved)
-        for key in (*MODEL_KEYS, "size", "init", "preset"):
+        file_values.setdefault("adversarial", "none")  # run folders from before it
+        for key in (*MODEL_KEYS, "size", "init", "preset", "adversarial"):
             if key in cli and cli[key] != file_values.get(key):
                 raise ConfigError(f"--{key.replace('_', '-')} cannot change when resuming")
         if "steps" in cli and "phase2_steps" not in cli:

@@ -103,11 +103,27 @@ BORDER_CHOICES = tuple(BORDER_RULES)
 CROP_CHOICES = ("random-scale", "native", "fit")
 TENSORBOARD_CHOICES = ("auto", "on", "off")
 PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "stlpips-vgg16", "none")
+ADVERSARIAL_CHOICES = ("none", "global-local", "multiscale-patch")
+#: What each ``--adversarial`` design sets when the user does not (see :func:`resolve`):
+#: seed 002 (global-local) adds ``1/2000 * -log D`` and trains in three phases, Iizuka et
+#: al.'s 90k / 10k / 400k of 500k iterations; seed 004 (DeepGIN, multiscale-patch) trains both
+#: networks from the start with lambda_adv 0.001, Adam beta1 0.5, lr 1e-4 (G) and 4e-4 (D).
+ADVERSARIAL_DEFAULTS: dict[str, dict[str, float]] = {
+    "global-local": {
+        "adv_weight": 1 / 2000, "adam_beta1": 0.9, "adv_warmup": 0.18, "adv_d_only": 0.02,
+    },
+    "multiscale-patch": {
+        "adv_weight": 0.001, "adam_beta1": 0.5, "adv_warmup": 0.0, "adv_d_only": 0.0,
+        "lr": 1e-4, "d_lr": 4e-4,
+    },
+}  # fmt: skip
 #: Model keys that a preset sets and that an ``--init`` file fixes.
 #: The network the trainer's model settings (depth, widths, prior) describe, by its name in
 #: pconv.architectures: the trainer builds and checks models through the registry.
 ARCHITECTURE = "pconv-unet"
 MODEL_KEYS = ("depth", "base_width", "max_width_mult")
+#: The generator's phase 1 learning rate (the paper's), unless the adversarial design sets one.
+LR = 2e-4
 
 
 def setting(
@@ -140,6 +156,7 @@ def setting(
 
 
 RUN, MODEL, SCHEDULE, LOSS = "run", "model (from the preset unless given)", "schedule", "loss"
+ADVERSARIAL = "adversarial training"
 MASKS, DATA, HARDWARE, BOOKS = "masks", "data", "hardware", "logging and checkpoints"
 
 
@@ -203,7 +220,9 @@ class TrainConfig:
         group=SCHEDULE,
         unset="the preset's share, or all with --init",
     )
-    lr: float = setting(2e-4, "phase 1 Adam learning rate", group=SCHEDULE)
+    lr: float = setting(
+        LR, "phase 1 Adam learning rate (1e-4 with --adversarial multiscale-patch)", group=SCHEDULE
+    )
     finetune_lr: float = setting(5e-5, "phase 2 learning rate", group=SCHEDULE)
     batch_size: int | None = setting(
         None, "images per step and process", group=SCHEDULE, unset="the preset's"
@@ -226,6 +245,48 @@ class TrainConfig:
         group=LOSS,
         metavar="K=V,...",
         unset="the paper's",
+    )
+    # adversarial
+    adversarial: str = setting(
+        "none",
+        "train against discriminators: global-local (seed 002: a global and a local "
+        "discriminator, + 1/2000 -log D, three phases) or multiscale-patch (seed 004, DeepGIN: "
+        "two spectrally normalised conditional PatchGANs at full and half scale, hinge loss; "
+        "lr 1e-4 unless --lr is given, D at 4e-4, Adam beta1 0.5)",
+        group=ADVERSARIAL,
+        choices=ADVERSARIAL_CHOICES,
+    )
+    adv_weight: float | None = setting(
+        None,
+        "weight of the generator's adversarial term",
+        group=ADVERSARIAL,
+        unset="1/2000 with global-local, 0.001 with multiscale-patch",
+    )
+    d_lr: float | None = setting(
+        None,
+        "the discriminators' Adam learning rate",
+        group=ADVERSARIAL,
+        unset="4e-4 with multiscale-patch, else --lr",
+    )
+    adam_beta1: float | None = setting(
+        None,
+        "Adam beta1 of the generator and the discriminators",
+        group=ADVERSARIAL,
+        unset="0.5 with multiscale-patch, else 0.9",
+    )
+    adv_warmup: float | None = setting(
+        None,
+        "share of --steps trained on the reconstruction loss alone, before any discriminator",
+        group=ADVERSARIAL,
+        metavar="SHARE",
+        unset="0.18 with global-local, else 0",
+    )
+    adv_d_only: float | None = setting(
+        None,
+        "share of --steps after that in which only the discriminators learn",
+        group=ADVERSARIAL,
+        metavar="SHARE",
+        unset="0.02 with global-local, else 0",
     )
     # masks
     masks: str = setting(
@@ -465,6 +526,12 @@ def resolve(
         # Keep the preset's share of fine-tuning when only the total is given.
         share = PRESETS[preset_name].phase2_steps / PRESETS[preset_name].steps
         merged["phase2_steps"] = round(int(merged["steps"]) * share)
+    adversarial = merged.get("adversarial", "none")
+    for key, value in ADVERSARIAL_DEFAULTS.get(adversarial, {}).items():
+        if key not in given:  # the design's values, unless the user chose them
+            merged[key] = value
+    if adversarial in ADVERSARIAL_DEFAULTS and "d_lr" not in merged:
+        merged["d_lr"] = merged.get("lr", LR)
     config = TrainConfig(**merged)
     check(config)
     return config
@@ -531,6 +598,7 @@ def check(config: TrainConfig) -> None:
         if getattr(config, key) not in choices:
             raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
     parse_loss_weights(config.loss_weights)
+    check_adversarial(config)
     if config.perceptual not in PERCEPTUAL_CHOICES and not (
         config.perceptual.startswith("vgg16-file:") and len(config.perceptual) > 11
     ):
@@ -544,3 +612,27 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(
             Setting("mask_buckets"), f" {config.mask_buckets!r}: want numbers 0..5"
         ) from None
+
+
+def check_adversarial(config: TrainConfig) -> None:
+    if config.adversarial not in ADVERSARIAL_CHOICES:
+        raise ConfigError(
+            Setting("adversarial"), f" must be one of {', '.join(ADVERSARIAL_CHOICES)}"
+        )
+    if config.adversarial == "none":
+        return
+    weight, beta1 = config.adv_weight or 0.0, config.adam_beta1 or 0.0
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ConfigError(Setting("adv_weight"), " must be a finite number >= 0")
+    if config.d_lr is None or not (math.isfinite(config.d_lr) and config.d_lr > 0):
+        raise ConfigError(Setting("d_lr"), " must be > 0")
+    if not 0 <= beta1 < 1:
+        raise ConfigError(Setting("adam_beta1"), " must be in [0, 1)")
+    warmup, d_only = config.adv_warmup or 0.0, config.adv_d_only or 0.0
+    if not (0 <= warmup <= 1 and 0 <= d_only <= 1 and warmup + d_only <= 1):
+        raise ConfigError(
+            Setting("adv_warmup"), " and ", Setting("adv_d_only"),
+            " must be shares in [0, 1] that add up to at most 1",
+        )  # fmt: skip
+    if config.adversarial == "global-local" and config.size is not None and config.size < 16:
+        raise ConfigError(Setting("size"), " must be >= 16 for the global-local discriminator")

@@ -12,9 +12,11 @@ The shape, so that a new piece does not touch the loop: :meth:`Trainer.__init__`
 everything (every attribute is set there); :meth:`Trainer.train_step` is one optimisation
 step and returns its named losses; :meth:`Trainer.run` is the loop; everything around the
 steps is a hook (:mod:`pconv.training.hooks`); what a checkpoint saves is the registry
-``Trainer.states`` of named state holders. A GAN discriminator would be one more module and
-optimiser in that registry, its loss terms more names in the step's dict (and in
-``shown_terms``), its update a second part of the step function.
+``Trainer.states`` of named state holders. The discriminators of ``--adversarial``
+(:mod:`pconv.training.adversarial`) are built that way: three more entries in the registry,
+their loss terms more names in the step's dict (and in ``shown_terms``), their update a
+second part of the step function; with ``adversarial = "none"`` the step is the same
+computation as before, bit for bit.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from pconv.losses import InpaintingLoss
 from pconv.losses.inpainting import TERM_NAMES
 from pconv.precision import autocast_dtype, precision_name
 from pconv.training import export, state
+from pconv.training.adversarial import ADV_TERMS, Adversary
 from pconv.training.config import ARCHITECTURE, TrainConfig, dump_toml, with_model
 from pconv.training.data import (
     Scan,
@@ -148,13 +151,27 @@ class Trainer:
         )
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.lr)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=c.lr, betas=(c.adam_beta1 or 0.9, 0.999)
+        )
         #: What a checkpoint saves and a resume restores, by name (see pconv.training.state).
         self.states: dict[str, Any] = {
             "model": self.model,
             "optimizer": self.optimizer,
             "scaler": self.scaler,
         }
+        #: The discriminators (``--adversarial``), or None: their losses join the step's dict
+        #: and the progress line, their state the registry.
+        self.adversary: Adversary | None = None
+        self.adversarial_phase = ""  # the one the progress line last announced
+        if c.adversarial != "none":
+            self.adversary = Adversary(c, self.device, self.dist, self.scaler.is_enabled())
+            self.shown_terms = (*self.shown_terms, "g_adv", "d_loss")
+            self.states.update(
+                discriminator=self.adversary.d,
+                d_optimizer=self.adversary.optimizer,
+                d_scaler=self.adversary.scaler,
+            )
         self.global_batch = c.batch_size * self.dist.world
         self.end = c.steps  # the last step of the current run() call
         self.stop_requested = False
@@ -204,7 +221,8 @@ class Trainer:
                 self.images_seen += self.global_batch
                 self._call("step_end", losses)
             self._call("run_end")
-            if not replicas_agree(self.model, self.dist):
+            trained = [self.model] + ([self.adversary.d] if self.adversary else [])
+            if not all(replicas_agree(module, self.dist) for module in trained):
                 raise PConvError("the processes' weights differ at the end: DDP went out of sync")
             barrier(self.dist)
         finally:
@@ -237,27 +255,49 @@ class Trainer:
         if self.config.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
             valid = valid.contiguous(memory_format=torch.channels_last)
-        with self.autocast():
+        adv = self.adversary
+        # Between the reconstruction warm-up and the joint phase the generator only predicts.
+        train_g = adv is None or adv.trains_generator(self.step)
+        adv_g = adv is not None and train_g and adv.trains_discriminator(self.step)
+        with self.autocast(), contextlib.nullcontext() if train_g else torch.no_grad():
             out = self.net(image, valid)
             terms = self.loss_fn(out, image, valid)
-        self.scaler.scale(terms["total"]).backward()
-        self.scaler.unscale_(self.optimizer)
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        max_norm = self.config.clip_grad if self.config.clip_grad > 0 else math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            if adv is not None:
+                zero = terms["total"].new_zeros(())
+                terms["g_adv"] = adv.generator_term(out, image, valid) if adv_g else zero
+                terms["total"] = terms["total"] + adv.weight * terms["g_adv"]
+        if train_g:
+            self.scaler.scale(terms["total"]).backward()
+            self.scaler.unscale_(self.optimizer)
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            max_norm = self.config.clip_grad if self.config.clip_grad > 0 else math.inf
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        else:
+            grad_norm = torch.zeros((), device=self.device)
+        names = TERMS
+        if adv is not None:
+            names = (*TERMS, *ADV_TERMS)
+            zero = torch.zeros((), device=self.device)
+            d_terms = dict.fromkeys(ADV_TERMS[1:], zero)
+            if adv.trains_discriminator(self.step):
+                d_terms = adv.discriminator_backward(out, image, valid, self.autocast())
+            terms.update(d_terms)
         stop = 1.0 if self.stop_requested else 0.0
         packed = torch.stack(
-            [terms[k].detach().float() for k in TERMS]
+            [terms[k].detach().float().reshape(()) for k in names]
             + [grad_norm.detach().float().reshape(()), torch.tensor(stop, device=self.device)]
         )
         packed = all_mean(packed, self.dist).cpu()  # one sync: logging, NaN guard, stop flag
-        losses = {k: float(v) for k, v in zip(TERMS, packed[: len(TERMS)], strict=True)}
-        losses["grad_norm"] = float(packed[len(TERMS)])
+        losses = {k: float(v) for k, v in zip(names, packed[: len(names)], strict=True)}
+        losses["grad_norm"] = float(packed[len(names)])
         self.stop_requested = float(packed[-1]) > 0
         self._call("after_backward", losses)
-        self.scaler.step(self.optimizer)  # with fp16, steps with inf/NaN grads are skipped
-        self.scaler.update()
+        if train_g:
+            self.scaler.step(self.optimizer)  # with fp16, steps with inf/NaN grads are skipped
+            self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        if adv is not None and adv.trains_discriminator(self.step):
+            adv.step()
         return losses
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -271,6 +311,11 @@ class Trainer:
         return 1 if step < self.config.phase1_steps else 2
 
     def _apply_schedule(self) -> None:
+        if self.adversary is not None:
+            name = self.adversary.phase_name(self.step)
+            if name != self.adversarial_phase:  # the first step of a Trainer, then changes
+                self.adversarial_phase = name
+                self.progress.note(self, f"step {self.step}: adversarial phase: {name}")
         phase = self.phase_of(self.step)
         if phase != self.phase:
             self._enter_phase(phase)
@@ -417,6 +462,8 @@ class Trainer:
             "clip_grad": c.clip_grad, "seed": c.seed, "hours": self.elapsed() / 3600,
             "images_seen": self.images_seen,
         }  # fmt: skip
+        if self.adversary is not None:
+            training["adversarial"] = {"kind": c.adversarial, **self.adversary.describe()}
         info = {
             "name": c.name or self.run_dir.resolve().name,
             "data": list(c.data),

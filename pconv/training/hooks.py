@@ -215,17 +215,31 @@ class NanGuard(Hook):
     a grad scaler, the gradient norm) is not finite: the last checkpoint stays the good one.
     With fp16 the scaler itself skips steps with inf/NaN gradients."""
 
+    #: (loss key, gradient-norm key, what the message calls them): the generator's, then the
+    #: discriminators' when the run has them.
+    CHECKS = (("total", "grad_norm", ""), ("d_loss", "d_grad_norm", "discriminator "))
+
     def after_backward(self, trainer: Trainer, losses: dict[str, float]) -> None:
         fp16 = trainer.scaler.is_enabled()
-        if math.isfinite(losses["total"]) and (fp16 or math.isfinite(losses["grad_norm"])):
-            return
+        failed = []  # every one, so that a diverging discriminator is named as well
+        for loss_key, grad_key, who in self.CHECKS:
+            if loss_key not in losses:
+                continue
+            loss = not math.isfinite(losses[loss_key])
+            if loss or not (fp16 or math.isfinite(losses[grad_key])):
+                key = loss_key if loss else grad_key
+                failed.append(f"{who}{'loss' if loss else 'gradient norm'} became {losses[key]}")
+        if failed:
+            self._stop(trainer, " and the ".join(failed))
+
+    def _stop(self, trainer: Trainer, what: str) -> None:
         trainer.optimizer.zero_grad(set_to_none=True)
+        if trainer.adversary is not None:
+            trainer.adversary.zero_grad()
         found = state.list_checkpoints(trainer.run_dir)
         where = f"last good checkpoint: {found[-1][1]}" if found else "no checkpoint was written"
-        loss = not math.isfinite(losses["total"])
         raise TrainingDiverged(
-            f"the {'loss' if loss else 'gradient norm'} became "
-            f"{losses['total'] if loss else losses['grad_norm']} in step {trainer.step + 1}; "
+            f"the {what} in step {trainer.step + 1}; "
             f"stopped without saving ({where}). Try a lower ", Setting("lr"), ", ",
             Setting("clip_grad"), " 1, or ", Setting("precision"), " fp32, then resume",
         )  # fmt: skip

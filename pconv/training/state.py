@@ -1,14 +1,15 @@
 """The resumable training state: one safetensors file per checkpoint, never a pickle.
 
 ``RUN_DIR/checkpoints/step-00001000.safetensors`` holds the trainer's registry of named state
-holders (:data:`Holders`: models, optimisers, grad scalers; a discriminator and its optimiser
-would be two more entries) and the torch / CUDA random states (``rng/``). As tensors: each
-module's ``state_dict`` (``<prefix>/<key>``) and each optimiser's per-parameter state
-(``<prefix>/<index>/<name>``); in the metadata, as JSON: each optimiser's hyper-parameters
-(``<prefix>_groups``), every other holder's ``state_dict`` (``<name>``), step, phase, the
-Python and NumPy random states and what the trainer adds (best score, skipped files, time
-spent...). The prefix is the holder's name, except the first run format's two names kept so
-that old run folders resume: ``model`` and ``optimizer`` -> ``optim``. Loading runs no code.
+holders (:data:`Holders`: models, optimisers, grad scalers; ``--adversarial`` adds the
+discriminators, their optimiser and their scaler) and the torch / CUDA random states
+(``rng/``). As tensors: each module's ``state_dict`` (``<prefix>/<key>``) and each
+optimiser's per-parameter state (``<prefix>/<index>/<name>``); in the metadata, as JSON: each
+optimiser's hyper-parameters (``<prefix>_groups``), every other holder's ``state_dict``
+(``<name>``), step, phase, the Python and NumPy random states and what the trainer adds (best
+score, skipped files, time spent...). The prefix is the holder's name, except the first run
+format's two names kept so that old run folders resume: ``model`` and ``optimizer`` ->
+``optim``. Loading runs no code.
 
 Writes are atomic: the bytes go to a hidden temporary file in the same folder, are flushed to
 disk, and only then renamed over the final name (``os.replace``), so a kill at any moment
