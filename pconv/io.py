@@ -11,11 +11,13 @@ with ``True`` where the user wants the pixel filled.
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from pconv.errors import InputError
 from pconv.files import atomic_open
@@ -33,6 +35,18 @@ MASK_THRESHOLD = 0.5
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+#: The most pixels a file may declare before it is read: PIL's own default
+#: (``Image.MAX_IMAGE_PIXELS``, about 89.5 million, a quarter GiB of RGB), written out so that
+#: a host which turned PIL's check off (ComfyUI does) still gets it. A PNG of a few bytes can
+#: claim 40000x40000 and ask for gigabytes of memory: a *decompression bomb*.
+DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+#: The ``fix`` of a refused bomb; front ends render it as their flag (``--max-pixels N``).
+MAX_PIXELS_FIX = "max_pixels=N"
+
+#: PIL's limit is a module global: it is lifted only under this lock, for a caller whose own
+#: ``max_pixels`` is higher, and put back at once.
+_PIL_LIMIT = threading.Lock()
+
 
 def hole_to_valid(hole: ArrayOrTensor) -> ArrayOrTensor:
     """User mask (True/1 = fill) -> network mask (1.0 = valid pixel), float32.
@@ -44,14 +58,46 @@ def hole_to_valid(hole: ArrayOrTensor) -> ArrayOrTensor:
     return hole.bool().logical_not().float()
 
 
-def _open(path: str | os.PathLike[str]) -> Image.Image:
+def _header(path: Path) -> Image.Image:
+    """The file opened lazily (header only), PIL's own bomb check out of the way: the caller
+    applies its ``max_pixels``, which may be higher or lower than PIL's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError:
+            pass
+    with _PIL_LIMIT:  # PIL refused a size the caller may accept: look at the header only
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(path: str | os.PathLike[str], max_pixels: int | None) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
     try:
-        img = Image.open(path)
-        img.load()  # decode now, so a truncated file fails here and not later
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        img = _header(path)
+    except Exception as exc:  # PIL's parsers raise many kinds on corrupt files
+        raise InputError(f"not a readable image ({exc})", path=path) from None
+    width, height = img.size
+    if max_pixels is not None and width * height > max_pixels:
+        img.close()
+        raise InputError(
+            f"{width}x{height} = {width * height} pixels, over the limit of {max_pixels} "
+            "(a decompression bomb, or a file this large on purpose)",
+            path=path,
+            fix=MAX_PIXELS_FIX,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()  # decode now, so a truncated file fails here and not later
+    except Exception as exc:  # as above: every decoder failure is the file's
+        img.close()
         raise InputError(f"not a readable image ({exc})", path=path) from None
     return img
 
@@ -72,27 +118,32 @@ def _to_float(img: Image.Image) -> np.ndarray:
     return arr if arr.ndim == 3 else arr[..., None]
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Read any common image as RGB float32 ``[H, W, 3]`` in ``[0, 1]``.
 
     Greyscale is repeated to three channels, alpha is dropped (the colour underneath is kept),
-    16-bit images are scaled from 65535.
+    16-bit images are scaled from 65535. A file declaring more than ``max_pixels`` pixels is
+    refused before it is decoded (``None``: no limit, for callers who trust their files).
     """
-    arr = _to_float(_open(path))
+    arr = _to_float(_open(path, max_pixels))
     channels = arr.shape[2]
     if channels in (1, 2):  # L or LA
         arr = np.repeat(arr[..., :1], 3, axis=2)
     return np.ascontiguousarray(arr[..., :3])
 
 
-def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
+def load_mask(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Read a mask file as ``bool [H, W]``, True = fill (white in the file).
 
     Colour masks are reduced to their brightest channel, so a red or white brush both count.
     An image whose only information is its alpha channel (a fully transparent brush layer)
-    uses the alpha as the mask.
+    uses the alpha as the mask. ``max_pixels`` as for :func:`load_image`.
     """
-    arr = _to_float(_open(path))
+    arr = _to_float(_open(path, max_pixels))
     colour = arr[..., :3] if arr.shape[2] >= 3 else arr[..., :1]
     grey = colour.max(axis=2)
     if arr.shape[2] in (2, 4):

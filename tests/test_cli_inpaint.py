@@ -273,3 +273,25 @@ def test_outputs_get_ordinary_permissions(tmp_path, photos, tiny_model_file):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("which", ["image", "mask"])
+def test_decompression_bomb_is_one_line_and_max_pixels_lets_it_through(
+    tmp_path, photos, tiny_model_file, capsys, which
+):
+    from test_io import bomb_png
+
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _mask_png((300, 451), tmp_path / "m.png")
+    bomb = bomb_png(tmp_path / "bomb.png")
+    out = tmp_path / "out.png"
+    args = ["inpaint", str(bomb if which == "image" else img), "-m"]
+    args += [str(bomb if which == "mask" else mask), "-o", str(out)]
+    args += ["--model", str(tiny_model_file)]
+    _fails_cleanly(capsys, out, args, "40000x40000 = 1600000000 pixels, over the limit of")
+    _fails_cleanly(capsys, out, args, "(pass --max-pixels N)")
+    # a user who means it: the limit lifted, the 8x8 data then fails as a truncated file
+    _fails_cleanly(capsys, out, [*args, "--max-pixels", "0"], "not a readable image")
+    small = ["--max-pixels", str(451 * 300 - 1)]
+    real = ["inpaint", str(img), "-m", str(mask), "-o", str(out), *args[-2:], *small]
+    _fails_cleanly(capsys, out, real, "c.png: 451x300 = 135300 pixels, over the limit of 135299")

@@ -15,7 +15,7 @@ from pconv.cli import FLAGS
 from pconv.errors import InputError, PConvError
 from pconv.holes import fit_to_image, nothing_to_fill
 from pconv.inpaint import inpaint
-from pconv.io import list_images, load_image, load_mask, save_image
+from pconv.io import DEFAULT_MAX_PIXELS, list_images, load_image, load_mask, save_image
 from pconv.loader import load_model
 from pconv.precision import PRECISIONS
 
@@ -46,6 +46,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="resize a mask of another size to the image (nearest neighbour)",
     )
+    p.add_argument(
+        "--max-pixels",
+        type=_pixels,
+        default=DEFAULT_MAX_PIXELS,
+        metavar="N",
+        help="refuse images and masks declaring more than N pixels before reading them, "
+        "against decompression bombs (default: %(default)s, PIL's limit; 0: no limit)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
     p.add_argument(
         "--dtype",
@@ -54,6 +62,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="compute precision (autocast); default %(default)s",
     )
     p.set_defaults(run=run)
+
+
+def _pixels(text: str) -> int | None:
+    """argparse type of ``--max-pixels``: a count, 0 for no limit."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0 (0: no limit)")
+    return value or None
 
 
 def _find_mask(masks: Path, stem: str) -> Path | None:
@@ -68,10 +87,11 @@ def _inpaint_file(
     model: nn.Module, image: Path, mask: Path, output: Path, args: argparse.Namespace
 ) -> str:
     """Inpaint one pair; returns a short word for the summary."""
-    pixels = load_image(image)
+    pixels = load_image(image, max_pixels=args.max_pixels)
     # pconv.holes' policy, in the API's order: the size is checked first, then an empty mask
     # writes the input unchanged
-    hole = fit_to_image(load_mask(mask), pixels.shape[:2], resize=args.resize_mask)
+    holes = load_mask(mask, max_pixels=args.max_pixels)
+    hole = fit_to_image(holes, pixels.shape[:2], resize=args.resize_mask)
     if nothing_to_fill(hole):
         save_image(pixels, output)
         return "copied (empty mask)"
