@@ -174,7 +174,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
-    """Write ``[H, W, 3]`` float in [0,1] (or uint8) atomically (:func:`pconv.files.atomic_open`).
+    """Write ``[H, W, 3]`` (or greyscale ``[H, W]``/``[H, W, 1]``, or RGBA) float in [0,1] or
+    uint8, atomically (:func:`pconv.files.atomic_open`). Sides of one pixel are kept as they are.
 
     A crash or a full disk never leaves a half-written output behind.
     """
@@ -184,8 +185,12 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
     if fmt is None:
         raise InputError(f"unknown image format {path.suffix!r} (use .png or .jpg)", path=path)
     save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
+    if arr.ndim == 3 and arr.shape[2] == 1:  # [H, W, 1] is greyscale; never squeeze H or W
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise InputError(f"cannot write an image array of shape {arr.shape}", path=path)
     with atomic_open(path) as fh:
-        Image.fromarray(arr.squeeze()).save(fh, format=fmt, **save_kwargs)
+        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format=fmt, **save_kwargs)
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

@@ -295,3 +295,26 @@ def test_decompression_bomb_is_one_line_and_max_pixels_lets_it_through(
     small = ["--max-pixels", str(451 * 300 - 1)]
     real = ["inpaint", str(img), "-m", str(mask), "-o", str(out), *args[-2:], *small]
     _fails_cleanly(capsys, out, real, "c.png: 451x300 = 135300 pixels, over the limit of 135299")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (321, 1), (1, 481)])  # width x height
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_one_pixel_sides_round_trip(tmp_path, photos, tiny_model_file, capsys, size, mode):
+    w, h = size
+    rgb = photos["astronaut"][:h, :w]
+    src = tmp_path / "in.png"
+    Image.fromarray(rgb).convert(mode).save(src)
+    expected = np.asarray(Image.open(src).convert("RGB"))
+    hole = np.zeros((h, w), np.uint8)
+    if w * h > 1:  # a 1x1 image has only an empty or a full mask: the empty one is a copy
+        hole.flat[w * h // 2] = 255
+    mask = _save(hole, tmp_path / "m.png")
+    out = tmp_path / "out.png"
+    code = main(
+        ["inpaint", str(src), "-m", str(mask), "-o", str(out), "--model", str(tiny_model_file)]
+    )
+    assert code == 0, capsys.readouterr().err
+    result = np.asarray(Image.open(out))
+    assert result.shape == (h, w, 3)
+    known = hole == 0
+    assert np.array_equal(result[known], expected[known])

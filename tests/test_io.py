@@ -9,11 +9,12 @@ import warnings
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from pconv.errors import InputError
-from pconv.io import DEFAULT_MAX_PIXELS, load_image, load_mask
+from pconv.io import DEFAULT_MAX_PIXELS, load_image, load_mask, save_image
 
 
 def bomb_png(path: Path, width: int = 40000, height: int = 40000, mode: str = "RGB") -> Path:
@@ -63,3 +64,14 @@ def test_max_pixels_lets_a_user_who_means_it_through(tmp_path):
     with pytest.raises(InputError, match="not a readable image"):
         load_mask(big, max_pixels=14000 * 13000)
     assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS  # PIL's global left as it was
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 321, 3), (481, 1, 3), (1, 1), (5, 1, 1)])
+def test_save_image_keeps_one_pixel_sides(tmp_path, shape):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, shape, dtype=np.uint8)
+    out = tmp_path / "o.png"
+    save_image(arr, out)
+    back = np.asarray(Image.open(out))
+    assert back.shape == (shape if len(shape) == 3 and shape[2] == 3 else shape[:2])
+    assert np.array_equal(back.reshape(arr.shape), arr)
