@@ -11,6 +11,7 @@ with ``True`` where the user wants the pixel filled.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -173,6 +174,51 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
+def output_format(path: str | os.PathLike[str]) -> str:
+    """PIL's format name for writing ``path``, from its extension; an :class:`InputError` for
+    an extension PIL cannot write, so a front end can refuse it before any work."""
+    path = Path(path)
+    if not path.suffix:
+        raise InputError(
+            "has no extension to choose the image format from (.png, .jpg, .webp ...)", path=path
+        )
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(
+            f"cannot write images with the extension {path.suffix!r} (use .png, .jpg or .webp)",
+            path=path,
+        )
+    return fmt
+
+
+def check_folder_writable(folder: str | os.PathLike[str]) -> None:
+    """An :class:`InputError` unless files can be created in ``folder`` (or, where it does
+    not exist yet, in its nearest existing ancestor, where it would be created).
+
+    It tries: a hidden probe file is created and removed at once, because permission bits
+    tell nothing about read-only mounts, /proc, or root. Nothing else is written.
+    """
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError("not a folder, so no output can be written under it", path=existing)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".pconv-probe-", suffix=".tmp", dir=existing)
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", path=existing) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output(path: str | os.PathLike[str]) -> str:
+    """Refuse, before any work, an output file that could not be written: an extension PIL
+    cannot write, or a folder where files cannot be created. Returns the format's name."""
+    fmt = output_format(path)
+    check_folder_writable(Path(path).parent)
+    return fmt
+
+
 def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
     """Write ``[H, W, 3]`` (or greyscale ``[H, W]``/``[H, W, 1]``, or RGBA) float in [0,1] or
     uint8, atomically (:func:`pconv.files.atomic_open`). Sides of one pixel are kept as they are.
@@ -181,9 +227,7 @@ def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
     """
     path = Path(path)
     arr = image if image.dtype == np.uint8 else to_uint8(image)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise InputError(f"unknown image format {path.suffix!r} (use .png or .jpg)", path=path)
+    fmt = output_format(path)
     save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
     if arr.ndim == 3 and arr.shape[2] == 1:  # [H, W, 1] is greyscale; never squeeze H or W
         arr = arr[..., 0]

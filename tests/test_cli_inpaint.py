@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +319,47 @@ def test_one_pixel_sides_round_trip(tmp_path, photos, tiny_model_file, capsys, s
     assert result.shape == (h, w, 3)
     known = hole == 0
     assert np.array_equal(result[known], expected[known])
+
+
+def _never_load(*_args, **_kwargs):
+    raise AssertionError("the model was loaded before the output was checked")
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("out.xyz", "cannot write images with the extension '.xyz'"),
+        ("out", "has no extension"),
+        ("afile/sub/out.png", "afile: not a folder"),
+        ("/proc/pconv-no-such/out.png", "/proc: cannot write here"),  # even root cannot
+        ("/proc/out.png", "/proc: cannot write here"),
+    ],
+)
+def test_unusable_output_is_refused_before_the_work(
+    tmp_path, photos, capsys, monkeypatch, output, message
+):
+    monkeypatch.setattr("pconv.cli.inpaint.load_model", _never_load)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file, not a folder")
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _mask_png((300, 451), tmp_path / "m.png")
+    before = sorted(tmp_path.rglob("*"))
+    out = Path(output)
+    assert main(["inpaint", str(img), "-m", str(mask), "-o", output]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert sorted(tmp_path.rglob("*")) == before and not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder_is_refused_before_the_work(tmp_path, photos, capsys, monkeypatch):
+    monkeypatch.setattr("pconv.cli.inpaint.load_model", _never_load)
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _mask_png((300, 451), tmp_path / "m.png")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        assert main(["inpaint", str(img), "-m", str(mask), "-o", str(locked / "o.png")]) == 2
+    finally:
+        locked.chmod(0o755)
+    assert "cannot write here" in capsys.readouterr().err and not list(locked.iterdir())

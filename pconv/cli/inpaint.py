@@ -15,7 +15,15 @@ from pconv.cli import FLAGS
 from pconv.errors import InputError, PConvError
 from pconv.holes import fit_to_image, nothing_to_fill
 from pconv.inpaint import inpaint
-from pconv.io import DEFAULT_MAX_PIXELS, list_images, load_image, load_mask, save_image
+from pconv.io import (
+    DEFAULT_MAX_PIXELS,
+    check_folder_writable,
+    check_output,
+    list_images,
+    load_image,
+    load_mask,
+    save_image,
+)
 from pconv.loader import load_model
 from pconv.precision import PRECISIONS
 
@@ -114,21 +122,23 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no such file or folder", path=args.mask)
     if args.image.is_dir() != args.mask.is_dir():
         raise InputError("IMAGE and --mask must both be files or both be folders")
-    model = load_model(args.model, device=args.device)
     if not args.image.is_dir():
         output = args.output / f"{args.image.stem}.png" if args.output.is_dir() else args.output
+        check_output(output)  # before the model: a wrong output must not cost the work
+        model = load_model(args.model, device=args.device)
         word = _inpaint_file(model, args.image, args.mask, output, args)
         print(f"{word}: {output}")
         return 0
-    return _run_folder(model, args)
-
-
-def _run_folder(model: nn.Module, args: argparse.Namespace) -> int:
     images = list_images(args.image)
     if not images:
         raise InputError("no images found", path=args.image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError("exists and is not a folder", path=args.output)
+    check_folder_writable(args.output)
+    return _run_folder(load_model(args.model, device=args.device), images, args)
+
+
+def _run_folder(model: nn.Module, images: list[Path], args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     failures: list[str] = []
     start = time.perf_counter()
