@@ -77,7 +77,7 @@ def test_folders_paired_by_stem_with_summary(tmp_path, photos, tiny_model_file, 
         ]
     )
     captured = capsys.readouterr()
-    assert code == 1  # china has no mask: reported, the others still done
+    assert code == 2  # china has no mask: reported, the others still done
     assert sorted(p.name for p in out.iterdir()) == ["chelsea.png", "coffee.png"]
     assert "2 filled; 1 failed" in captured.out and "china.jpg: no mask" in captured.err
 

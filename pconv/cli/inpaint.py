@@ -1,8 +1,19 @@
-"""``pconv inpaint``: one image and mask, or two folders paired by file stem."""
+"""``pconv inpaint``: one image and mask, or a folder of images with a folder of masks paired by
+file stem.
+
+Everything that can be checked without the model is checked before it is loaded: inputs exist,
+outputs can be written, no two images of a folder would write the same result. A batch then
+follows one rule: every image is attempted; each failure (always the user's input: an
+unreadable file, a missing mask, a mask of another size) is one line on stderr naming its file,
+printed as it happens; the summary on stdout says what was written and, only if something was,
+where; the exit status is 2 if any image failed, 0 if all succeeded. Each result is written
+atomically as soon as its image is done, so a crash keeps everything finished before it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 import time
 from pathlib import Path
@@ -35,9 +46,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "inpaint",
         help="fill the masked region of an image (or of every image in a folder)",
         description=(
-            "Fill the white region of MASK in IMAGE. With folders, each image is paired with the "
-            "mask of the same file stem (also accepted: STEM_mask.png) and results are written "
-            "to OUTPUT/STEM.png. Masks: white = fill; grey levels are binarised at 50%%."
+            "Fill the white region of MASK in IMAGE. With folders, IMAGE is searched with its "
+            "subfolders; each image is paired with the mask of the same file stem in the same "
+            "subfolder of MASK, or at its top (also accepted: STEM_mask.png), and its result is "
+            "written to the same subfolder of OUTPUT as STEM.png. Every image is attempted; each "
+            "failure is one line naming its file; the exit status is 2 if any failed. Masks: "
+            "white = fill; grey levels are binarised at 50%%."
         ),
     )
     p.add_argument("image", type=Path, help="image file, or a folder of images")
@@ -83,23 +97,35 @@ def _pixels(text: str) -> int | None:
     return value or None
 
 
-def _find_mask(masks: Path, stem: str) -> Path | None:
-    for suffix in MASK_SUFFIXES:
-        for candidate in sorted(masks.glob(f"{stem}{suffix}.*")):
-            if candidate.is_file():
-                return candidate
+def _find_mask(masks: Path, rel: Path) -> Path | None:
+    """The mask of the image at ``rel`` (relative to the image folder): in the same subfolder
+    of ``masks`` first, then at its top (a flat folder of masks for nested images)."""
+    folders = [masks / rel.parent] if rel.parent != Path(".") else []
+    for folder in [*folders, masks]:
+        for suffix in MASK_SUFFIXES:
+            for candidate in sorted(folder.glob(f"{glob.escape(rel.stem)}{suffix}.*")):
+                if candidate.is_file():
+                    return candidate
     return None
 
 
-def _inpaint_file(
-    model: nn.Module, image: Path, mask: Path, output: Path, args: argparse.Namespace
-) -> str:
-    """Inpaint one pair; returns a short word for the summary."""
+def _prepare(
+    image: Path, mask: Path | np.ndarray, args: argparse.Namespace
+) -> tuple[np.ndarray, np.ndarray]:
+    """The image read (first: its errors are reported first), then its mask (a file, or bool
+    holes read once for a whole folder; white = fill) fitted to it: everything that can go
+    wrong with the user's files, before any model work."""
     pixels = load_image(image, max_pixels=args.max_pixels)
+    hole = load_mask(mask, max_pixels=args.max_pixels) if isinstance(mask, Path) else mask
     # pconv.holes' policy, in the API's order: the size is checked first, then an empty mask
-    # writes the input unchanged
-    holes = load_mask(mask, max_pixels=args.max_pixels)
-    hole = fit_to_image(holes, pixels.shape[:2], resize=args.resize_mask)
+    # writes the input unchanged (in _fill)
+    return pixels, fit_to_image(hole, pixels.shape[:2], resize=args.resize_mask)
+
+
+def _fill(
+    model: nn.Module, pixels: np.ndarray, hole: np.ndarray, output: Path, args: argparse.Namespace
+) -> str:
+    """Inpaint one prepared image and write it; returns a word for the summary."""
     if nothing_to_fill(hole):
         save_image(pixels, output)
         return "copied (empty mask)"
@@ -125,37 +151,79 @@ def run(args: argparse.Namespace) -> int:
     if not args.image.is_dir():
         output = args.output / f"{args.image.stem}.png" if args.output.is_dir() else args.output
         check_output(output)  # before the model: a wrong output must not cost the work
-        model = load_model(args.model, device=args.device)
-        word = _inpaint_file(model, args.image, args.mask, output, args)
+        pixels, hole = _prepare(args.image, args.mask, args)
+        word = _fill(load_model(args.model, device=args.device), pixels, hole, output, args)
         print(f"{word}: {output}")
         return 0
-    images = list_images(args.image)
-    if not images:
-        raise InputError("no images found", path=args.image)
     if args.output.exists() and not args.output.is_dir():
         raise InputError("exists and is not a folder", path=args.output)
     check_folder_writable(args.output)
-    return _run_folder(load_model(args.model, device=args.device), images, args)
+    jobs = _plan(args)
+    return _run_folder(load_model(args.model, device=args.device), jobs, args)
 
 
-def _run_folder(model: nn.Module, images: list[Path], args: argparse.Namespace) -> int:
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """Each image of the folder with its output (the same subfolder of OUTPUT, STEM.png), all
+    decided before the model loads; two images that would write one result are refused here,
+    all of them in one line."""
+    root: Path = args.image
+    # a mask or output folder kept inside the image folder holds no images to fill
+    inner = [f for f in (args.mask, args.output) if f.is_dir() and f.resolve() != root.resolve()]
+    images = [
+        p for p in list_images(root) if not any(_inside(p, f) and _inside(f, root) for f in inner)
+    ]
+    if not images:
+        raise InputError("no images found", path=root)
+    by_result: dict[Path, list[Path]] = {}
+    for image in images:
+        rel = image.relative_to(root)
+        by_result.setdefault(rel.with_suffix(".png"), []).append(rel)
+    clashes = {result: rels for result, rels in by_result.items() if len(rels) > 1}
+    if clashes:
+        listed = "; ".join(
+            f"{', '.join(r.as_posix() for r in rels)} -> {result.as_posix()}"
+            for result, rels in clashes.items()
+        )
+        raise InputError(
+            f"images with the same name would overwrite each other's result: {listed} "
+            "(rename them, or run them separately)",
+            path=root,
+        )
+    return [(root / rel, args.output / result) for result, (rel,) in by_result.items()]
+
+
+def _failed(line: str) -> None:
+    tqdm.write(f"  failed: {line}", file=sys.stderr)
+
+
+def _run_folder(model: nn.Module, jobs: list[tuple[Path, Path]], args: argparse.Namespace) -> int:
+    """Every image attempted, each result written as soon as it is done; see the module's
+    docstring for the report and the exit status."""
     counts: dict[str, int] = {}
-    failures: list[str] = []
+    failures = 0
     start = time.perf_counter()
-    for image in tqdm(images, desc="inpaint", unit="img", file=sys.stderr):
-        mask = _find_mask(args.mask, image.stem)
+    for image, output in tqdm(jobs, desc="inpaint", unit="img", file=sys.stderr):
+        rel = image.relative_to(args.image)
+        mask = _find_mask(args.mask, rel)
         if mask is None:
-            failures.append(f"{image.name}: no mask named {image.stem}.* in {args.mask}")
+            failures += 1
+            _failed(f"{image}: no mask named {rel.stem}.* in {args.mask / rel.parent}")
             continue
         try:
-            word = _inpaint_file(model, image, mask, args.output / f"{image.stem}.png", args)
+            pixels, hole = _prepare(image, mask, args)
+            word = _fill(model, pixels, hole, output, args)
         except PConvError as exc:
-            failures.append(exc.describe(FLAGS))
+            failures += 1
+            described = exc.describe(FLAGS)
+            _failed(described if exc.path is not None else f"{image} (mask {mask}): {described}")
             continue
         counts[word] = counts.get(word, 0) + 1
     elapsed = time.perf_counter() - start
     done = ", ".join(f"{n} {word}" for word, n in counts.items()) or "nothing written"
-    print(f"{done}; {len(failures)} failed; {elapsed:.1f} s; results in {args.output}")
-    for line in failures:
-        print(f"  failed: {line}", file=sys.stderr)
-    return 1 if failures else 0
+    where = f"; results in {args.output}" if counts else ""
+    print(f"{done}; {failures} failed; {elapsed:.1f} s{where}")
+    return 2 if failures else 0
