@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "subfolder of MASK, or at its top (also accepted: STEM_mask.png), and its result is "
             "written to the same subfolder of OUTPUT as STEM.png. Every image is attempted; each "
             "failure is one line naming its file; the exit status is 2 if any failed. Masks: "
-            "white = fill; grey levels are binarised at 50%%."
+            "white = fill; grey levels are binarised at 50%."
         ),
     )
     p.add_argument("image", type=Path, help="image file, or a folder of images")
