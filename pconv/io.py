@@ -14,11 +14,12 @@ import os
 import tempfile
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pconv.errors import InputError
 from pconv.files import atomic_open
@@ -43,6 +44,23 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 #: The ``fix`` of a refused bomb; front ends render it as their flag (``--max-pixels N``).
 MAX_PIXELS_FIX = "max_pixels=N"
+
+#: EXIF's orientation tag: how a camera's stored pixels are turned to be seen upright.
+ORIENTATION = 0x0112
+#: Formats whose writer takes the input's ICC profile and EXIF (and ``quality``: JPEG, WebP).
+METADATA_FORMATS = ("PNG", "JPEG", "WEBP")
+QUALITY_FORMATS = ("JPEG", "WEBP")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a result keeps of its input: the colour profile (so the colours mean the same) and
+    the EXIF (camera, date, GPS ...) with its orientation reset to 1, since the pixels read by
+    :func:`load_image` are already turned upright."""
+
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
 
 #: PIL's limit is a module global: it is lifted only under this lock, for a caller whose own
 #: ``max_pixels`` is higher, and put back at once.
@@ -76,7 +94,8 @@ def _header(path: Path) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _open(path: str | os.PathLike[str], max_pixels: int | None) -> Image.Image:
+def _open(path: str | os.PathLike[str], max_pixels: int | None) -> tuple[Image.Image, Metadata]:
+    """The decoded image, turned upright as its EXIF orientation says, and its metadata."""
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
@@ -97,10 +116,28 @@ def _open(path: str | os.PathLike[str], max_pixels: int | None) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img.load()  # decode now, so a truncated file fails here and not later
+            upright = img
+            if img.getexif().get(ORIENTATION, 1) != 1:
+                # a phone's photo: the user sees it (and draws its mask) turned upright
+                upright = ImageOps.exif_transpose(img)
+            metadata = _metadata(img)  # after the turn: it resets the tag it was turned by
+            img = upright
     except Exception as exc:  # as above: every decoder failure is the file's
         img.close()
         raise InputError(f"not a readable image ({exc})", path=path) from None
-    return img
+    return img, metadata
+
+
+def _metadata(img: Image.Image) -> Metadata:
+    """The ICC profile (an RGB one only: a result is RGB, a grey or CMYK profile would lie about
+    it) and the EXIF with its orientation reset to 1."""
+    icc = img.info.get("icc_profile") or None
+    if icc is not None and icc[16:20] != b"RGB ":
+        icc = None
+    exif = img.getexif()
+    if ORIENTATION in exif:
+        exif[ORIENTATION] = 1
+    return Metadata(icc_profile=icc, exif=exif.tobytes() if len(exif) else None)
 
 
 def _to_float(img: Image.Image) -> np.ndarray:
@@ -126,13 +163,23 @@ def load_image(
 
     Greyscale is repeated to three channels, alpha is dropped (the colour underneath is kept),
     16-bit images are scaled from 65535. A file declaring more than ``max_pixels`` pixels is
-    refused before it is decoded (``None``: no limit, for callers who trust their files).
+    refused before it is decoded (``None``: no limit, for callers who trust their files). An
+    EXIF orientation is applied: the pixels come as a viewer shows them.
     """
-    arr = _to_float(_open(path, max_pixels))
+    return read_image(path, max_pixels=max_pixels)[0]
+
+
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, Metadata]:
+    """:func:`load_image` and the file's :class:`Metadata`, for writing a result that keeps
+    them (:func:`save_image`)."""
+    img, metadata = _open(path, max_pixels)
+    arr = _to_float(img)
     channels = arr.shape[2]
     if channels in (1, 2):  # L or LA
         arr = np.repeat(arr[..., :1], 3, axis=2)
-    return np.ascontiguousarray(arr[..., :3])
+    return np.ascontiguousarray(arr[..., :3]), metadata
 
 
 def load_mask(
@@ -142,9 +189,10 @@ def load_mask(
 
     Colour masks are reduced to their brightest channel, so a red or white brush both count.
     An image whose only information is its alpha channel (a fully transparent brush layer)
-    uses the alpha as the mask. ``max_pixels`` as for :func:`load_image`.
+    uses the alpha as the mask. ``max_pixels`` and the EXIF orientation as for
+    :func:`load_image`: a mask drawn on a phone's photo as it is seen fits that photo.
     """
-    arr = _to_float(_open(path, max_pixels))
+    arr = _to_float(_open(path, max_pixels)[0])
     colour = arr[..., :3] if arr.shape[2] >= 3 else arr[..., :1]
     grey = colour.max(axis=2)
     if arr.shape[2] in (2, 4):
@@ -219,22 +267,43 @@ def check_output(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
+def save_image(
+    image: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    quality: int | None = None,
+    metadata: Metadata | None = None,
+) -> None:
     """Write ``[H, W, 3]`` (or greyscale ``[H, W]``/``[H, W, 1]``, or RGBA) float in [0,1] or
     uint8, atomically (:func:`pconv.files.atomic_open`). Sides of one pixel are kept as they are.
 
-    A crash or a full disk never leaves a half-written output behind.
+    The format comes from the extension. ``quality`` (1-100) is for JPEG (default 95) and WebP
+    (default PIL's); ``metadata`` (an input's ICC profile and EXIF) is written into PNG, JPEG
+    and WebP files. A crash or a full disk never leaves a half-written output behind; a
+    failed write is an :class:`InputError` naming the file.
     """
     path = Path(path)
     arr = image if image.dtype == np.uint8 else to_uint8(image)
     fmt = output_format(path)
-    save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
+    save_kwargs: dict[str, object] = {"quality": 95} if fmt == "JPEG" else {}
+    if quality is not None:
+        if fmt not in QUALITY_FORMATS:
+            raise InputError(f"quality applies to JPEG and WebP, not {fmt}", path=path)
+        save_kwargs["quality"] = int(quality)
+    if metadata is not None and fmt in METADATA_FORMATS:
+        if metadata.icc_profile:
+            save_kwargs["icc_profile"] = metadata.icc_profile
+        if metadata.exif:
+            save_kwargs["exif"] = metadata.exif
     if arr.ndim == 3 and arr.shape[2] == 1:  # [H, W, 1] is greyscale; never squeeze H or W
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise InputError(f"cannot write an image array of shape {arr.shape}", path=path)
-    with atomic_open(path) as fh:
-        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format=fmt, **save_kwargs)
+    try:
+        with atomic_open(path) as fh:
+            Image.fromarray(np.ascontiguousarray(arr)).save(fh, format=fmt, **save_kwargs)
+    except OSError as exc:
+        raise InputError(f"cannot write ({exc.strerror or exc})", path=path) from None
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

@@ -8,9 +8,15 @@ exit status is 2 if any image failed (every per-image failure is the user's inpu
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from pconv.cli import main
@@ -96,3 +102,123 @@ def test_nothing_written_says_so(tmp_path, photos, tiny_model_file, capsys):
     assert _run(img, msk, out, tiny_model_file) == 2
     summary = capsys.readouterr().out
     assert "nothing written; 1 failed" in summary and "results in" not in summary
+
+
+def test_one_mask_file_for_a_folder(tmp_path, photos, tiny_model_file, capsys):
+    img, out = tmp_path / "img", tmp_path / "out"
+    for name in ("a.png", "sub/b.jpg"):
+        _save(photos["chelsea"], img / name)
+    _save(photos["coffee"], img / "other_size.png")
+    mark = _mask(photos["chelsea"].shape, tmp_path / "watermark.png")
+    assert _run(img, mark, out, tiny_model_file) == 2  # the size rule as for one file
+    captured = capsys.readouterr()
+    assert "2 filled; 1 failed" in captured.out
+    assert (
+        "other_size.png" in captured.err
+        and "mask is 451x300 but the image is 600x400" in captured.err
+    )
+    assert _files(out) == ["a.png", "sub/b.png"]
+    assert _run(img, mark, tmp_path / "out2", tiny_model_file, "--resize-mask") == 0
+
+
+def _exif_rotated(photo: np.ndarray, path: Path, orientation: int = 6) -> Path:
+    """The photo stored sideways with an EXIF orientation tag, as phones write it, plus an
+    sRGB-tagged ICC profile; a viewer shows it upright (orientation 6: rotate 90 clockwise)."""
+    from PIL import ImageCms
+
+    stored = Image.fromarray(photo).transpose(Image.Transpose.ROTATE_90)  # undone by tag 6
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "PhoneMaker"  # Make
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    stored.save(path, exif=exif.tobytes(), icc_profile=icc, quality=95)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+def test_exif_orientation_applied_and_metadata_kept(tmp_path, photos, tiny_model_file, suffix):
+    photo = photos["chelsea"]  # 300 tall, 451 wide as the user sees it
+    src = _exif_rotated(photo, tmp_path / "phone.jpg")
+    seen = np.asarray(Image.open(src).transpose(Image.Transpose.ROTATE_270))
+    assert seen.shape == photo.shape
+    mask = _mask(photo.shape, tmp_path / "m.png")  # drawn on what the user sees
+    out = tmp_path / f"out{suffix}"
+    code = main(
+        ["inpaint", str(src), "-m", str(mask), "-o", str(out), "--model", str(tiny_model_file)]
+    )
+    assert code == 0
+    result = Image.open(out)
+    assert result.size == (451, 300)
+    if suffix == ".png":
+        hole = np.asarray(Image.open(mask)) > 127
+        assert np.array_equal(np.asarray(result.convert("RGB"))[~hole], seen[~hole])
+    assert result.info.get("icc_profile") == Image.open(src).info["icc_profile"]
+    exif = result.getexif()
+    assert exif.get(0x0112) == 1 and exif.get(0x010F) == "PhoneMaker"
+
+
+def test_exif_orientation_of_a_mask(tmp_path, photos):
+    from pconv.io import load_mask
+
+    hole = np.zeros((30, 50), np.uint8)
+    hole[:5, :10] = 255  # top left as seen
+    stored = Image.fromarray(hole).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "m.jpg", exif=exif.tobytes(), quality=100)
+    assert np.array_equal(load_mask(tmp_path / "m.jpg"), hole > 127)
+
+
+def test_format_and_quality(tmp_path, photos, tiny_model_file, capsys):
+    img, msk = tmp_path / "img", tmp_path / "mask"
+    _save(photos["chelsea"], img / "a.png")
+    _mask(photos["chelsea"].shape, msk / "a.png")
+    sizes = {}
+    for quality in ("30", "95"):
+        out = tmp_path / f"q{quality}"
+        assert _run(img, msk, out, tiny_model_file, "--format", "jpg", "--quality", quality) == 0
+        assert _files(out) == ["a.jpg"] and Image.open(out / "a.jpg").format == "JPEG"
+        sizes[quality] = (out / "a.jpg").stat().st_size
+    assert sizes["30"] < sizes["95"]
+    assert _run(img, msk, tmp_path / "w", tiny_model_file, "--format", "webp") == 0
+    assert Image.open(tmp_path / "w" / "a.webp").format == "WEBP"
+    capsys.readouterr()
+    # quality has no meaning for PNG: said before any work
+    assert _run(img, msk, tmp_path / "p", tiny_model_file, "--quality", "50") == 2
+    assert "--quality" in capsys.readouterr().err and not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
+def test_results_stream_and_survive_a_kill(tmp_path, photos, tiny_model_file):
+    """SIGKILL once the first results are there: those stay, complete; nothing half-written."""
+    img, msk, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"
+    big = np.tile(photos["astronaut"], (2, 2, 1))  # 1024x1024: a few model runs each
+    for i in range(40):
+        _save(big, img / f"{i:03d}.png")
+    _mask(big.shape, msk / "000.png", box=(100, 400, 100, 400))
+    for i in range(1, 40):
+        (msk / f"{i:03d}.png").write_bytes((msk / "000.png").read_bytes())
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "HF_HUB_OFFLINE": "1",
+    }
+    cmd = [sys.executable, "-m", "pconv", "inpaint", str(img), "-m", str(msk), "-o", str(out)]
+    proc = subprocess.Popen(
+        [*cmd, "--model", str(tiny_model_file)], env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(list(out.glob("*.png"))) < 2:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    written = sorted(out.glob("*.png"))
+    assert 2 <= len(written) < 40, "results must appear one by one, not at the end"
+    for path in written:  # every visible result is complete and decodes
+        with Image.open(path) as im:
+            im.load()
+            assert im.size == (1024, 1024)
+    leftovers = [p for p in out.iterdir() if p not in written]
+    assert all(p.name.startswith(".") and p.name.endswith(".tmp") for p in leftovers)

@@ -28,17 +28,22 @@ from pconv.holes import fit_to_image, nothing_to_fill
 from pconv.inpaint import inpaint
 from pconv.io import (
     DEFAULT_MAX_PIXELS,
+    QUALITY_FORMATS,
+    Metadata,
     check_folder_writable,
     check_output,
     list_images,
-    load_image,
     load_mask,
+    output_format,
+    read_image,
     save_image,
 )
 from pconv.loader import load_model
 from pconv.precision import PRECISIONS
 
 MASK_SUFFIXES = ("", "_mask", "-mask", ".mask")
+#: ``--format`` for results written into a folder -> their extension
+FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,14 +53,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=(
             "Fill the white region of MASK in IMAGE. With folders, IMAGE is searched with its "
             "subfolders; each image is paired with the mask of the same file stem in the same "
-            "subfolder of MASK, or at its top (also accepted: STEM_mask.png), and its result is "
-            "written to the same subfolder of OUTPUT as STEM.png. Every image is attempted; each "
+            "subfolder of MASK, or at its top (also accepted: STEM_mask.png), or MASK is one "
+            "file for all of them; each result is written to the same subfolder of OUTPUT as "
+            "STEM.png (--format), as soon as it is done. EXIF orientation is applied on reading; "
+            "the ICC profile and EXIF are kept on writing. Every image is attempted; each "
             "failure is one line naming its file; the exit status is 2 if any failed. Masks: "
             "white = fill; grey levels are binarised at 50%."
         ),
     )
     p.add_argument("image", type=Path, help="image file, or a folder of images")
-    p.add_argument("--mask", "-m", type=Path, required=True, help="mask file, or a folder of masks")
+    p.add_argument(
+        "--mask",
+        "-m",
+        type=Path,
+        required=True,
+        help="mask file, or a folder of masks; one file for a folder of images is used for each",
+    )
     p.add_argument("--output", "-o", type=Path, required=True, help="output file, or a folder")
     p.add_argument(
         "--model",
@@ -67,6 +80,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resize-mask",
         action="store_true",
         help="resize a mask of another size to the image (nearest neighbour)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="format of the results written into an OUTPUT folder (default: png); an OUTPUT "
+        "file's format is its extension's",
+    )
+    p.add_argument(
+        "--quality",
+        type=_quality,
+        metavar="1-100",
+        help="JPEG or WebP quality (default: 95 for JPEG, 80 for WebP)",
     )
     p.add_argument(
         "--max-pixels",
@@ -84,6 +109,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="compute precision (autocast); default %(default)s",
     )
     p.set_defaults(run=run)
+
+
+def _quality(text: str) -> int:
+    """argparse type of ``--quality``: 1..100."""
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"must be a whole number 1..100, got {text!r}")
+    return int(text)
 
 
 def _pixels(text: str) -> int | None:
@@ -111,23 +143,27 @@ def _find_mask(masks: Path, rel: Path) -> Path | None:
 
 def _prepare(
     image: Path, mask: Path | np.ndarray, args: argparse.Namespace
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, Metadata]:
     """The image read (first: its errors are reported first), then its mask (a file, or bool
     holes read once for a whole folder; white = fill) fitted to it: everything that can go
     wrong with the user's files, before any model work."""
-    pixels = load_image(image, max_pixels=args.max_pixels)
+    pixels, metadata = read_image(image, max_pixels=args.max_pixels)
     hole = load_mask(mask, max_pixels=args.max_pixels) if isinstance(mask, Path) else mask
     # pconv.holes' policy, in the API's order: the size is checked first, then an empty mask
     # writes the input unchanged (in _fill)
-    return pixels, fit_to_image(hole, pixels.shape[:2], resize=args.resize_mask)
+    return pixels, fit_to_image(hole, pixels.shape[:2], resize=args.resize_mask), metadata
 
 
 def _fill(
-    model: nn.Module, pixels: np.ndarray, hole: np.ndarray, output: Path, args: argparse.Namespace
+    model: nn.Module,
+    prepared: tuple[np.ndarray, np.ndarray, Metadata],
+    output: Path,
+    args: argparse.Namespace,
 ) -> str:
-    """Inpaint one prepared image and write it; returns a word for the summary."""
+    """Inpaint one prepared image and write it at once; returns a word for the summary."""
+    pixels, hole, metadata = prepared
     if nothing_to_fill(hole):
-        save_image(pixels, output)
+        save_image(pixels, output, quality=args.quality, metadata=metadata)
         return "copied (empty mask)"
     result = inpaint(
         pixels,
@@ -137,8 +173,13 @@ def _fill(
         dtype=args.dtype,
         resize_mask_to_image=args.resize_mask,
     )
-    save_image(np.asarray(result), output)
+    save_image(np.asarray(result), output, quality=args.quality, metadata=metadata)
     return "filled"
+
+
+def _check_quality(fmt: str, args: argparse.Namespace) -> None:
+    if args.quality is not None and fmt not in QUALITY_FORMATS:
+        raise InputError(f"--quality applies to JPEG and WebP output, not {fmt}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,27 +187,35 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no such file or folder", path=args.image)
     if not args.mask.exists():
         raise InputError("no such file or folder", path=args.mask)
-    if args.image.is_dir() != args.mask.is_dir():
-        raise InputError("IMAGE and --mask must both be files or both be folders")
+    if args.mask.is_dir() and not args.image.is_dir():
+        raise InputError("a folder of masks needs a folder of images (IMAGE is a file)")
+    suffix = FORMATS[args.format or "png"]
     if not args.image.is_dir():
-        output = args.output / f"{args.image.stem}.png" if args.output.is_dir() else args.output
-        check_output(output)  # before the model: a wrong output must not cost the work
-        pixels, hole = _prepare(args.image, args.mask, args)
-        word = _fill(load_model(args.model, device=args.device), pixels, hole, output, args)
+        output = args.output
+        if output.is_dir():
+            output = output / f"{args.image.stem}{suffix}"
+        elif args.format is not None and output.suffix.lower() != suffix:
+            raise InputError("--format is for an OUTPUT folder; a file's extension sets its format")
+        _check_quality(check_output(output), args)  # before the model: it must not cost work
+        prepared = _prepare(args.image, args.mask, args)
+        word = _fill(load_model(args.model, device=args.device), prepared, output, args)
         print(f"{word}: {output}")
         return 0
     if args.output.exists() and not args.output.is_dir():
         raise InputError("exists and is not a folder", path=args.output)
+    _check_quality(output_format(Path("result" + suffix)), args)
     check_folder_writable(args.output)
-    jobs = _plan(args)
-    return _run_folder(load_model(args.model, device=args.device), jobs, args)
+    jobs = _plan(args, suffix)
+    # one mask file for the whole folder (a watermark): read once, fitted to each image
+    shared = None if args.mask.is_dir() else load_mask(args.mask, max_pixels=args.max_pixels)
+    return _run_folder(load_model(args.model, device=args.device), jobs, shared, args)
 
 
 def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+def _plan(args: argparse.Namespace, suffix: str) -> list[tuple[Path, Path]]:
     """Each image of the folder with its output (the same subfolder of OUTPUT, STEM.png), all
     decided before the model loads; two images that would write one result are refused here,
     all of them in one line."""
@@ -181,7 +230,7 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     by_result: dict[Path, list[Path]] = {}
     for image in images:
         rel = image.relative_to(root)
-        by_result.setdefault(rel.with_suffix(".png"), []).append(rel)
+        by_result.setdefault(rel.with_suffix(suffix), []).append(rel)
     clashes = {result: rels for result, rels in by_result.items() if len(rels) > 1}
     if clashes:
         listed = "; ".join(
@@ -200,7 +249,12 @@ def _failed(line: str) -> None:
     tqdm.write(f"  failed: {line}", file=sys.stderr)
 
 
-def _run_folder(model: nn.Module, jobs: list[tuple[Path, Path]], args: argparse.Namespace) -> int:
+def _run_folder(
+    model: nn.Module,
+    jobs: list[tuple[Path, Path]],
+    shared: np.ndarray | None,
+    args: argparse.Namespace,
+) -> int:
     """Every image attempted, each result written as soon as it is done; see the module's
     docstring for the report and the exit status."""
     counts: dict[str, int] = {}
@@ -208,14 +262,14 @@ def _run_folder(model: nn.Module, jobs: list[tuple[Path, Path]], args: argparse.
     start = time.perf_counter()
     for image, output in tqdm(jobs, desc="inpaint", unit="img", file=sys.stderr):
         rel = image.relative_to(args.image)
-        mask = _find_mask(args.mask, rel)
+        mask = args.mask if shared is not None else _find_mask(args.mask, rel)
         if mask is None:
             failures += 1
             _failed(f"{image}: no mask named {rel.stem}.* in {args.mask / rel.parent}")
             continue
         try:
-            pixels, hole = _prepare(image, mask, args)
-            word = _fill(model, pixels, hole, output, args)
+            prepared = _prepare(image, mask if shared is None else shared, args)
+            word = _fill(model, prepared, output, args)
         except PConvError as exc:
             failures += 1
             described = exc.describe(FLAGS)
