@@ -79,6 +79,19 @@ class _Kind:
     channels_first: bool = True
 
 
+def _check_unit_range(t: Tensor) -> Tensor:
+    """Float images must already be in [0, 1]: a 0..255 float array would otherwise have its
+    hole filled at 1.0 and its known pixels returned at 0..255, silently. NaN poisons every
+    convolution that sees it, so it is refused too."""
+    if bool(torch.isnan(t).any()):
+        raise InputError("the float image has NaN values; give values in [0, 1]")
+    lo, hi = float(t.min()), float(t.max())
+    if lo < 0.0 or hi > 1.0:
+        hint = " (divide by 255, or pass uint8)" if hi > 1.0 and hi <= 255.0 else ""
+        raise InputError(f"float image values must be in [0, 1], found {lo:g}..{hi:g}{hint}")
+    return t
+
+
 def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
     if isinstance(image, Image.Image):
         arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
@@ -98,7 +111,7 @@ def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
         arr = np.asarray(arr, dtype=np.float32)
         if arr.shape[-1] == 1:
             arr = np.repeat(arr, 3, axis=-1)
-        t = torch.from_numpy(np.ascontiguousarray(arr[..., :3]))
+        t = _check_unit_range(torch.from_numpy(np.ascontiguousarray(arr[..., :3])))
         t = t.permute(0, 3, 1, 2) if batched else t.permute(2, 0, 1)[None]
         return t, kind
     if isinstance(image, Tensor):
@@ -108,7 +121,7 @@ def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
         t = image if image.dim() == 4 else image[None]
         if not t.is_floating_point():
             t = t.float() / 255.0
-        return t.detach().to("cpu", torch.float32), kind
+        return _check_unit_range(t.detach().to("cpu", torch.float32)), kind
     raise InputError(f"unsupported image type {type(image).__name__}")
 
 
@@ -377,7 +390,8 @@ def inpaint(
 
     Args:
         image: a PIL image, a numpy array ``[H,W,3]``/``[B,H,W,3]`` (uint8, or float in [0,1]),
-            or a tensor ``[3,H,W]``/``[B,3,H,W]`` in [0,1].
+            or a tensor ``[3,H,W]``/``[B,3,H,W]`` in [0,1]. Float values outside [0, 1] (a
+            0..255 float array) and NaN are refused with an :class:`InputError`.
         mask: same size as the image, **white / True / 1 = fill this**; ``[H,W]`` (shared by a
             batch) or ``[B,H,W]``; soft masks are binarised at 0.5.
         model: any registered architecture (:mod:`pconv.architectures`), e.g. from

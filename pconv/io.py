@@ -11,11 +11,15 @@ with ``True`` where the user wants the pixel filled.
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from pconv.errors import InputError
 from pconv.files import atomic_open
@@ -33,6 +37,35 @@ MASK_THRESHOLD = 0.5
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+#: The most pixels a file may declare before it is read: PIL's own default
+#: (``Image.MAX_IMAGE_PIXELS``, about 89.5 million, a quarter GiB of RGB), written out so that
+#: a host which turned PIL's check off (ComfyUI does) still gets it. A PNG of a few bytes can
+#: claim 40000x40000 and ask for gigabytes of memory: a *decompression bomb*.
+DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+#: The ``fix`` of a refused bomb; front ends render it as their flag (``--max-pixels N``).
+MAX_PIXELS_FIX = "max_pixels=N"
+
+#: EXIF's orientation tag: how a camera's stored pixels are turned to be seen upright.
+ORIENTATION = 0x0112
+#: Formats whose writer takes the input's ICC profile and EXIF (and ``quality``: JPEG, WebP).
+METADATA_FORMATS = ("PNG", "JPEG", "WEBP")
+QUALITY_FORMATS = ("JPEG", "WEBP")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a result keeps of its input: the colour profile (so the colours mean the same) and
+    the EXIF (camera, date, GPS ...) with its orientation reset to 1, since the pixels read by
+    :func:`load_image` are already turned upright."""
+
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+
+#: PIL's limit is a module global: it is lifted only under this lock, for a caller whose own
+#: ``max_pixels`` is higher, and put back at once.
+_PIL_LIMIT = threading.Lock()
+
 
 def hole_to_valid(hole: ArrayOrTensor) -> ArrayOrTensor:
     """User mask (True/1 = fill) -> network mask (1.0 = valid pixel), float32.
@@ -44,16 +77,67 @@ def hole_to_valid(hole: ArrayOrTensor) -> ArrayOrTensor:
     return hole.bool().logical_not().float()
 
 
-def _open(path: str | os.PathLike[str]) -> Image.Image:
+def _header(path: Path) -> Image.Image:
+    """The file opened lazily (header only), PIL's own bomb check out of the way: the caller
+    applies its ``max_pixels``, which may be higher or lower than PIL's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError:
+            pass
+    with _PIL_LIMIT:  # PIL refused a size the caller may accept: look at the header only
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            return Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(path: str | os.PathLike[str], max_pixels: int | None) -> tuple[Image.Image, Metadata]:
+    """The decoded image, turned upright as its EXIF orientation says, and its metadata."""
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file", path=path)
     try:
-        img = Image.open(path)
-        img.load()  # decode now, so a truncated file fails here and not later
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        img = _header(path)
+    except Exception as exc:  # PIL's parsers raise many kinds on corrupt files
         raise InputError(f"not a readable image ({exc})", path=path) from None
-    return img
+    width, height = img.size
+    if max_pixels is not None and width * height > max_pixels:
+        img.close()
+        raise InputError(
+            f"{width}x{height} = {width * height} pixels, over the limit of {max_pixels} "
+            "(a decompression bomb, or a file this large on purpose)",
+            path=path,
+            fix=MAX_PIXELS_FIX,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()  # decode now, so a truncated file fails here and not later
+            upright = img
+            if img.getexif().get(ORIENTATION, 1) != 1:
+                # a phone's photo: the user sees it (and draws its mask) turned upright
+                upright = ImageOps.exif_transpose(img)
+            metadata = _metadata(img)  # after the turn: it resets the tag it was turned by
+            img = upright
+    except Exception as exc:  # as above: every decoder failure is the file's
+        img.close()
+        raise InputError(f"not a readable image ({exc})", path=path) from None
+    return img, metadata
+
+
+def _metadata(img: Image.Image) -> Metadata:
+    """The ICC profile (an RGB one only: a result is RGB, a grey or CMYK profile would lie about
+    it) and the EXIF with its orientation reset to 1."""
+    icc = img.info.get("icc_profile") or None
+    if icc is not None and icc[16:20] != b"RGB ":
+        icc = None
+    exif = img.getexif()
+    if ORIENTATION in exif:
+        exif[ORIENTATION] = 1
+    return Metadata(icc_profile=icc, exif=exif.tobytes() if len(exif) else None)
 
 
 def _to_float(img: Image.Image) -> np.ndarray:
@@ -72,27 +156,43 @@ def _to_float(img: Image.Image) -> np.ndarray:
     return arr if arr.ndim == 3 else arr[..., None]
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+def load_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Read any common image as RGB float32 ``[H, W, 3]`` in ``[0, 1]``.
 
     Greyscale is repeated to three channels, alpha is dropped (the colour underneath is kept),
-    16-bit images are scaled from 65535.
+    16-bit images are scaled from 65535. A file declaring more than ``max_pixels`` pixels is
+    refused before it is decoded (``None``: no limit, for callers who trust their files). An
+    EXIF orientation is applied: the pixels come as a viewer shows them.
     """
-    arr = _to_float(_open(path))
+    return read_image(path, max_pixels=max_pixels)[0]
+
+
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, Metadata]:
+    """:func:`load_image` and the file's :class:`Metadata`, for writing a result that keeps
+    them (:func:`save_image`)."""
+    img, metadata = _open(path, max_pixels)
+    arr = _to_float(img)
     channels = arr.shape[2]
     if channels in (1, 2):  # L or LA
         arr = np.repeat(arr[..., :1], 3, axis=2)
-    return np.ascontiguousarray(arr[..., :3])
+    return np.ascontiguousarray(arr[..., :3]), metadata
 
 
-def load_mask(path: str | os.PathLike[str]) -> np.ndarray:
+def load_mask(
+    path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Read a mask file as ``bool [H, W]``, True = fill (white in the file).
 
     Colour masks are reduced to their brightest channel, so a red or white brush both count.
     An image whose only information is its alpha channel (a fully transparent brush layer)
-    uses the alpha as the mask.
+    uses the alpha as the mask. ``max_pixels`` and the EXIF orientation as for
+    :func:`load_image`: a mask drawn on a phone's photo as it is seen fits that photo.
     """
-    arr = _to_float(_open(path))
+    arr = _to_float(_open(path, max_pixels)[0])
     colour = arr[..., :3] if arr.shape[2] >= 3 else arr[..., :1]
     grey = colour.max(axis=2)
     if arr.shape[2] in (2, 4):
@@ -122,19 +222,88 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
-def save_image(image: np.ndarray, path: str | os.PathLike[str]) -> None:
-    """Write ``[H, W, 3]`` float in [0,1] (or uint8) atomically (:func:`pconv.files.atomic_open`).
+def output_format(path: str | os.PathLike[str]) -> str:
+    """PIL's format name for writing ``path``, from its extension; an :class:`InputError` for
+    an extension PIL cannot write, so a front end can refuse it before any work."""
+    path = Path(path)
+    if not path.suffix:
+        raise InputError(
+            "has no extension to choose the image format from (.png, .jpg, .webp ...)", path=path
+        )
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise InputError(
+            f"cannot write images with the extension {path.suffix!r} (use .png, .jpg or .webp)",
+            path=path,
+        )
+    return fmt
 
-    A crash or a full disk never leaves a half-written output behind.
+
+def check_folder_writable(folder: str | os.PathLike[str]) -> None:
+    """An :class:`InputError` unless files can be created in ``folder`` (or, where it does
+    not exist yet, in its nearest existing ancestor, where it would be created).
+
+    It tries: a hidden probe file is created and removed at once, because permission bits
+    tell nothing about read-only mounts, /proc, or root. Nothing else is written.
+    """
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError("not a folder, so no output can be written under it", path=existing)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".pconv-probe-", suffix=".tmp", dir=existing)
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", path=existing) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output(path: str | os.PathLike[str]) -> str:
+    """Refuse, before any work, an output file that could not be written: an extension PIL
+    cannot write, or a folder where files cannot be created. Returns the format's name."""
+    fmt = output_format(path)
+    check_folder_writable(Path(path).parent)
+    return fmt
+
+
+def save_image(
+    image: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    quality: int | None = None,
+    metadata: Metadata | None = None,
+) -> None:
+    """Write ``[H, W, 3]`` (or greyscale ``[H, W]``/``[H, W, 1]``, or RGBA) float in [0,1] or
+    uint8, atomically (:func:`pconv.files.atomic_open`). Sides of one pixel are kept as they are.
+
+    The format comes from the extension. ``quality`` (1-100) is for JPEG (default 95) and WebP
+    (default PIL's); ``metadata`` (an input's ICC profile and EXIF) is written into PNG, JPEG
+    and WebP files. A crash or a full disk never leaves a half-written output behind; a
+    failed write is an :class:`InputError` naming the file.
     """
     path = Path(path)
     arr = image if image.dtype == np.uint8 else to_uint8(image)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise InputError(f"unknown image format {path.suffix!r} (use .png or .jpg)", path=path)
-    save_kwargs = {"quality": 95} if fmt == "JPEG" else {}
-    with atomic_open(path) as fh:
-        Image.fromarray(arr.squeeze()).save(fh, format=fmt, **save_kwargs)
+    fmt = output_format(path)
+    save_kwargs: dict[str, object] = {"quality": 95} if fmt == "JPEG" else {}
+    if quality is not None:
+        if fmt not in QUALITY_FORMATS:
+            raise InputError(f"quality applies to JPEG and WebP, not {fmt}", path=path)
+        save_kwargs["quality"] = int(quality)
+    if metadata is not None and fmt in METADATA_FORMATS:
+        if metadata.icc_profile:
+            save_kwargs["icc_profile"] = metadata.icc_profile
+        if metadata.exif:
+            save_kwargs["exif"] = metadata.exif
+    if arr.ndim == 3 and arr.shape[2] == 1:  # [H, W, 1] is greyscale; never squeeze H or W
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise InputError(f"cannot write an image array of shape {arr.shape}", path=path)
+    try:
+        with atomic_open(path) as fh:
+            Image.fromarray(np.ascontiguousarray(arr)).save(fh, format=fmt, **save_kwargs)
+    except OSError as exc:
+        raise InputError(f"cannot write ({exc.strerror or exc})", path=path) from None
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +77,7 @@ def test_folders_paired_by_stem_with_summary(tmp_path, photos, tiny_model_file, 
         ]
     )
     captured = capsys.readouterr()
-    assert code == 1  # china has no mask: reported, the others still done
+    assert code == 2  # china has no mask: reported, the others still done
     assert sorted(p.name for p in out.iterdir()) == ["chelsea.png", "coffee.png"]
     assert "2 filled; 1 failed" in captured.out and "china.jpg: no mask" in captured.err
 
@@ -273,3 +274,92 @@ def test_outputs_get_ordinary_permissions(tmp_path, photos, tiny_model_file):
     finally:
         os.umask(old)
     assert out.stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("which", ["image", "mask"])
+def test_decompression_bomb_is_one_line_and_max_pixels_lets_it_through(
+    tmp_path, photos, tiny_model_file, capsys, which
+):
+    from test_io import bomb_png
+
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _mask_png((300, 451), tmp_path / "m.png")
+    bomb = bomb_png(tmp_path / "bomb.png")
+    out = tmp_path / "out.png"
+    args = ["inpaint", str(bomb if which == "image" else img), "-m"]
+    args += [str(bomb if which == "mask" else mask), "-o", str(out)]
+    args += ["--model", str(tiny_model_file)]
+    _fails_cleanly(capsys, out, args, "40000x40000 = 1600000000 pixels, over the limit of")
+    _fails_cleanly(capsys, out, args, "(pass --max-pixels N)")
+    # a user who means it: the limit lifted, the 8x8 data then fails as a truncated file
+    _fails_cleanly(capsys, out, [*args, "--max-pixels", "0"], "not a readable image")
+    small = ["--max-pixels", str(451 * 300 - 1)]
+    real = ["inpaint", str(img), "-m", str(mask), "-o", str(out), *args[-2:], *small]
+    _fails_cleanly(capsys, out, real, "c.png: 451x300 = 135300 pixels, over the limit of 135299")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (321, 1), (1, 481)])  # width x height
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+def test_one_pixel_sides_round_trip(tmp_path, photos, tiny_model_file, capsys, size, mode):
+    w, h = size
+    rgb = photos["astronaut"][:h, :w]
+    src = tmp_path / "in.png"
+    Image.fromarray(rgb).convert(mode).save(src)
+    expected = np.asarray(Image.open(src).convert("RGB"))
+    hole = np.zeros((h, w), np.uint8)
+    if w * h > 1:  # a 1x1 image has only an empty or a full mask: the empty one is a copy
+        hole.flat[w * h // 2] = 255
+    mask = _save(hole, tmp_path / "m.png")
+    out = tmp_path / "out.png"
+    code = main(
+        ["inpaint", str(src), "-m", str(mask), "-o", str(out), "--model", str(tiny_model_file)]
+    )
+    assert code == 0, capsys.readouterr().err
+    result = np.asarray(Image.open(out))
+    assert result.shape == (h, w, 3)
+    known = hole == 0
+    assert np.array_equal(result[known], expected[known])
+
+
+def _never_load(*_args, **_kwargs):
+    raise AssertionError("the model was loaded before the output was checked")
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("out.xyz", "cannot write images with the extension '.xyz'"),
+        ("out", "has no extension"),
+        ("afile/sub/out.png", "afile: not a folder"),
+        ("/proc/pconv-no-such/out.png", "/proc: cannot write here"),  # even root cannot
+        ("/proc/out.png", "/proc: cannot write here"),
+    ],
+)
+def test_unusable_output_is_refused_before_the_work(
+    tmp_path, photos, capsys, monkeypatch, output, message
+):
+    monkeypatch.setattr("pconv.cli.inpaint.load_model", _never_load)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file, not a folder")
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _mask_png((300, 451), tmp_path / "m.png")
+    before = sorted(tmp_path.rglob("*"))
+    out = Path(output)
+    assert main(["inpaint", str(img), "-m", str(mask), "-o", output]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert sorted(tmp_path.rglob("*")) == before and not out.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder_is_refused_before_the_work(tmp_path, photos, capsys, monkeypatch):
+    monkeypatch.setattr("pconv.cli.inpaint.load_model", _never_load)
+    img = _save(photos["chelsea"], tmp_path / "c.png")
+    mask = _mask_png((300, 451), tmp_path / "m.png")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        assert main(["inpaint", str(img), "-m", str(mask), "-o", str(locked / "o.png")]) == 2
+    finally:
+        locked.chmod(0o755)
+    assert "cannot write here" in capsys.readouterr().err and not list(locked.iterdir())

@@ -209,3 +209,25 @@ def test_user_masks_become_network_masks_in_one_place():
     as_tensor = hole_to_valid(torch.from_numpy(hole))
     assert isinstance(as_tensor, torch.Tensor) and as_tensor.dtype == torch.float32
     assert torch.equal(as_tensor, torch.from_numpy(expected))
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_float_input_outside_unit_range_or_nan_is_refused(photos, tiny_model, kind):
+    img = photos["chelsea"].astype(np.float32)  # 0..255 floats: a common mistake
+    hole = _hole(img.shape[:2], [(100, 150, 100, 150)])
+
+    def given(arr: np.ndarray) -> object:
+        return arr if kind == "numpy" else torch.from_numpy(arr).permute(2, 0, 1)
+
+    img[0, 0] = (0, 128, 255)
+    with pytest.raises(InputError, match=r"must be in \[0, 1\], found 0\.\.255 .*uint8"):
+        pconv.inpaint(given(img), hole, tiny_model)
+    negative = img / 255 - 0.5
+    with pytest.raises(InputError, match=r"found -0\.5\.\.0\.5"):
+        pconv.inpaint(given(negative), hole, tiny_model)
+    nan = img / 255
+    nan[5, 5, 1] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        pconv.inpaint(given(nan), hole, tiny_model)
+    edges = np.clip(img / 255, 0, 1)  # exactly 0 and 1 are fine
+    assert pconv.inpaint(given(edges), hole, tiny_model).shape == given(edges).shape

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pconv.errors import PConvError
 
 #: How the commands spell the library's arguments that fix an error (``PConvError.fix``).
-FLAGS = {"resize_mask_to_image=True": "--resize-mask"}
+FLAGS = {"resize_mask_to_image=True": "--resize-mask", "max_pixels=N": "--max-pixels N"}
 
 #: subcommand name -> module under pconv.cli that implements it
 SUBCOMMANDS = {
