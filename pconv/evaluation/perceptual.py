@@ -37,6 +37,7 @@ import contextlib
 import hashlib
 import importlib.util
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +89,20 @@ def package_file(package: str, dist: str, parts: Sequence[str]) -> Path:
     return path
 
 
+_DIGESTS: dict[tuple[str, str, int, int], str] = {}
+
+
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """A file's hash, remembered per (path, size, mtime): every ``pconv eval`` run checks the
+    87 MB Inception file, and tests run many in one process."""
+    stat = path.stat()
+    key = (algorithm, str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _hash(path, algorithm)
+    return _DIGESTS[key]
+
+
+def _hash(path: Path, algorithm: str) -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -218,7 +232,9 @@ class InceptionFeatures:
     """``pool_3`` features (2048) of 8-bit images, with the TF FID graph's preprocessing."""
 
     def __init__(self, path: Path) -> None:
-        self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch 2.9+ deprecates jit.load; the file is TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
 
     @torch.inference_mode()
     def __call__(self, images: Tensor) -> np.ndarray:
