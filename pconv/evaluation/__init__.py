@@ -2,7 +2,9 @@
 
 ``pairing`` pairs images with masks (seeded) and brings them to the evaluation size;
 ``buckets`` places each mask in a hole-ratio bucket and the border / no-border split;
-``baselines`` and ``models`` are the methods; ``metrics`` scores one output; ``runner`` runs
+``baselines`` and ``models`` are the methods; ``metrics`` scores one output; ``perceptual``
+holds the judge networks (ST-LPIPS, Inception for FID and KID) and the rule that no training
+loss's network judges; ``runner`` runs
 everything; ``report`` and ``plots`` write the results. ``pconv eval`` (``pconv.cli.eval``)
 puts these together.
 
@@ -24,12 +26,18 @@ _EXPORTS = {
     "bucket_label": "buckets",
     "bucket_of": "buckets",
     "classify": "buckets",
-    "PERCEPTUAL_NOTE": "metrics",
     "l1_percent": "metrics",
     "psnr": "metrics",
     "score": "metrics",
     "ssim": "metrics",
     "ModelMethod": "models",
+    "Perceptual": "perceptual",
+    "check_judges": "perceptual",
+    "fid": "perceptual",
+    "frechet_distance": "perceptual",
+    "kid": "perceptual",
+    "load_perceptual": "perceptual",
+    "mmd2_unbiased": "perceptual",
     "Pair": "pairing",
     "Sample": "pairing",
     "collect_images": "pairing",

@@ -20,7 +20,8 @@ validation (batches of tensors on any device, :func:`score_batch`).
   loss's SSIM term) in float64, so this module needs neither SciPy nor scikit-image, and the
   trainer's figures are ``pconv eval``'s.
 
-Everything runs in float64.
+Everything runs in float64. The perceptual measures (LPIPS, FID, KID) need networks and live
+in :mod:`pconv.evaluation.perceptual`.
 """
 
 from __future__ import annotations
@@ -32,12 +33,6 @@ import torch
 from torch import Tensor
 
 from pconv.losses.terms import ssim_map
-
-#: Why the perceptual metrics are absent; recorded in the report and printed by the CLI.
-PERCEPTUAL_NOTE = (
-    "LPIPS and FID not computed: both need pretrained networks (AlexNet/VGG for LPIPS, "
-    "Inception-v3 for FID) that are not available offline here."
-)
 
 #: ``skimage.metrics.structural_similarity`` keywords that give the same SSIM as :func:`ssim`
 #: (the reference the tests check it against).

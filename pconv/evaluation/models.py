@@ -21,6 +21,23 @@ def display_name(name_or_path: str) -> str:
     return path.stem if looks_like_file else name_or_path
 
 
+def loss_backbone(name_or_path: str) -> dict[str, str]:
+    """The perceptual-loss network a model was trained with, as its weights record it
+    (``loss.backbone``: name, sha256 prefix, ...); empty if not recorded. ``pconv eval`` checks
+    that no judge network is this one."""
+    import json
+
+    from pconv.checkpoint import read_metadata
+    from pconv.loader import resolve_weights
+
+    try:
+        loss = json.loads(read_metadata(resolve_weights(name_or_path)).get("loss") or "{}")
+    except (PConvError, ValueError):
+        return {}
+    backbone = loss.get("backbone") if isinstance(loss, dict) else None
+    return {k: str(v) for k, v in backbone.items()} if isinstance(backbone, dict) else {}
+
+
 class ModelMethod:
     """A trained partial-convolution U-Net, loaded once and run per image."""
 
@@ -33,6 +50,7 @@ class ModelMethod:
         self.device = device
         self._inpaint = pconv.inpaint
         self.model = pconv.load_model(name_or_path, device=device)
+        self.loss_backbone = loss_backbone(name_or_path)
 
     def __call__(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         out = self._inpaint(image, hole, self.model, device=self.device)

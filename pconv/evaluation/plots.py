@@ -29,14 +29,18 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def plot_metrics(cells: Sequence[Cell], methods: Sequence[str], path: Path) -> None:
-    """PSNR and SSIM per bucket; one colour per method, solid = no border, dashed = border."""
-    fig = Figure(figsize=(11, 4.2), dpi=110, layout="constrained")
-    axes = fig.subplots(1, 2)
+    """PSNR, SSIM and (when computed) LPIPS per bucket; one colour per method, solid = no
+    border, dashed = border."""
+    panels = [("psnr", "PSNR (dB)"), ("ssim", "SSIM")]
+    if any(math.isfinite(c.lpips) for c in cells):
+        panels.append(("lpips", "LPIPS (ST-LPIPS AlexNet, lower is better)"))
+    fig = Figure(figsize=(5.5 * len(panels), 4.2), dpi=110, layout="constrained")
+    axes = fig.subplots(1, len(panels))
     index = {(c.method, c.border, c.bucket): c for c in cells}
     colours = [f"C{i % 10}" for i in range(len(methods))]
     # methods often score alike; a small sideways shift keeps every line visible
     shifts = [(i - (len(methods) - 1) / 2) * 0.004 for i in range(len(methods))]
-    for ax, (key, label) in zip(axes, (("psnr", "PSNR (dB)"), ("ssim", "SSIM")), strict=True):
+    for ax, (key, label) in zip(axes, panels, strict=True):
         for method, colour, shift in zip(methods, colours, shifts, strict=True):
             for side, style, marker in (("N", "-", "o"), ("B", "--", "s")):
                 xs, ys = [], []

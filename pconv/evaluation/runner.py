@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,12 @@ from pconv.holes import composite
 from pconv.io import to_uint8
 
 if TYPE_CHECKING:
+    from pconv.evaluation.perceptual import Perceptual
     from pconv.evaluation.reuse import ReusedScores
+
+#: Inception features by method, then by pair index; the ground truths under :data:`TRUTH`.
+Features = dict[str, dict[int, np.ndarray]]
+TRUTH = "ground truth"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Record:
     psnr: float
     ssim: float
     seconds: float
+    lpips: float = math.nan  # nan: not computed (package missing, or an older run's file)
 
 
 @dataclass
@@ -53,6 +60,7 @@ class Evaluation:
     records: list[Record]
     examples: list[Example]
     skipped: list[str]  # one line per pair that could not be scored, and why
+    features: Features = field(default_factory=dict)  # empty without the Inception network
 
 
 def hide_hole(truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -106,10 +114,12 @@ def evaluate(
     progress: bool = True,
     reused: ReusedScores | None = None,
     example_methods: Sequence[Method] = (),
+    perceptual: Perceptual | None = None,
 ) -> Evaluation:
     """Score ``methods`` on every pair. ``reused``: scores of further methods from an earlier
     run, checked pair by pair; ``example_methods`` (some of those) are run on the example pairs
-    only, so the grid still shows them."""
+    only, so the grid still shows them; ``perceptual``: the LPIPS and Inception judges, if any
+    (LPIPS per record, Inception features kept for FID and KID)."""
     names = [m.name for m in methods] + (reused.methods if reused else [])
     if not names:
         raise InputError("nothing to evaluate: no model given and no baseline available")
@@ -117,6 +127,7 @@ def evaluate(
         raise InputError(f"two methods share a name: {', '.join(names)}")
     records: list[Record] = []
     skipped: list[str] = []
+    features: Features = {}
     picker = ExamplePicker(examples)
     bar = tqdm(pairs, desc="pconv eval", unit="pair", disable=not progress, dynamic_ncols=True)
     for pair in bar:
@@ -129,36 +140,24 @@ def evaluate(
         shown = hide_hole(sample.truth, sample.hole)
         if reused is not None:
             records.extend(reused.for_sample(sample))
+            for method, by_pair in reused.features_for(pair.index).items():
+                features.setdefault(method, {})[pair.index] = by_pair
+        composites, times = [], []
         for method in methods:
             bar.set_postfix_str(method.name, refresh=False)
             start = time.perf_counter()
             output = method(shown.copy(), sample.hole.copy())  # copies: a method may write
-            seconds = time.perf_counter() - start
+            times.append(time.perf_counter() - start)
             if output.shape != sample.truth.shape:
                 # a bug in the method, not a user mistake: let it show a traceback
                 raise RuntimeError(
                     f"{method.name} returned {output.shape}, not {sample.truth.shape}"
                 )
-            metrics = score(output, sample.truth, sample.hole)
-            mc = sample.mask_class
-            records.append(
-                Record(
-                    pair.index,
-                    pair.name,
-                    pair.mask.name,
-                    method.name,
-                    mc.bucket,
-                    mc.border,
-                    mc.ratio,
-                    sample.eval_ratio,
-                    metrics["l1"],
-                    metrics["psnr"],
-                    metrics["ssim"],
-                    seconds,
-                )
-            )
-            if example is not None:
-                example.outputs[method.name] = _composited(output, sample)
+            composites.append(_composited(output, sample))
+        records.extend(_score(sample, methods, composites, times, perceptual, features))
+        if example is not None:
+            for method, image in zip(methods, composites, strict=True):
+                example.outputs[method.name] = image
     bar.close()
     if reused is not None:
         reused.check_all_used()
@@ -168,7 +167,53 @@ def evaluate(
         for method in example_methods:
             output = method(shown.copy(), example.sample.hole.copy())
             example.outputs[method.name] = _composited(output, example.sample)
-    return Evaluation(names, records, chosen, skipped)
+    return Evaluation(names, records, chosen, skipped, features)
+
+
+def _score(
+    sample: Sample,
+    methods: Sequence[Method],
+    composites: Sequence[np.ndarray],
+    times: Sequence[float],
+    perceptual: Perceptual | None,
+    features: Features,
+) -> list[Record]:
+    """The records of one pair: pixel metrics per method, the perceptual ones in one batch."""
+    truth = sample.truth
+    images = np.stack(composites).astype(np.float32) / np.float32(255.0) if composites else None
+    lpips = [math.nan] * len(composites)
+    if perceptual is not None and images is not None:
+        lpips = list(perceptual.lpips_batch(images, truth))
+    if perceptual is not None and perceptual.inception is not None:
+        batch = truth[None] if images is None else np.concatenate([truth[None], images])
+        feats = perceptual.features(batch)
+        assert feats is not None
+        index = sample.pair.index
+        features.setdefault(TRUTH, {})[index] = feats[0].astype(np.float32)
+        for method, row in zip(methods, feats[1:], strict=True):
+            features.setdefault(method.name, {})[index] = row.astype(np.float32)
+    records = []
+    mc = sample.mask_class
+    for k, method in enumerate(methods):
+        metrics = score(composites[k] / 255.0, truth, sample.hole)
+        records.append(
+            Record(
+                pair=sample.pair.index,
+                image=sample.pair.name,
+                mask=sample.pair.mask.name,
+                method=method.name,
+                bucket=mc.bucket,
+                border=mc.border,
+                ratio=mc.ratio,
+                eval_ratio=sample.eval_ratio,
+                l1=metrics["l1"],
+                psnr=metrics["psnr"],
+                ssim=metrics["ssim"],
+                seconds=times[k],
+                lpips=float(lpips[k]),
+            )
+        )
+    return records
 
 
 def _composited(output: np.ndarray, sample: Sample) -> np.ndarray:
