@@ -9,8 +9,7 @@ import pytest
 from pconv.cli import build_parser as pconv_parser
 from zoo.cli import build_parser as zoo_parser
 
-#: Ours to check; ``pconv eval`` belongs to the evaluation's owners.
-PCONV_COMMANDS = ("inpaint", "masks")
+PCONV_COMMANDS = ("inpaint", "masks", "eval")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

