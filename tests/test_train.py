@@ -665,3 +665,22 @@ def test_the_engine_imports_neither_zoo_nor_the_command():
                 continue
             for name in names:
                 assert name.split(".")[0] not in ("zoo", "train"), (path.name, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_no_decodable_image_is_one_line_and_leaves_no_run_folder(photo_dir, tmp_path, workers):
+    """A folder whose only image opens but does not decode (a cut JPEG) used to hang for ever
+    with DataLoader workers, and to leave a run folder behind with none."""
+    broken = tmp_path / "onebad"
+    broken.mkdir()
+    good = next(photo_dir.glob("*.png")).read_bytes()
+    (broken / "broken.png").write_bytes(good[: len(good) // 3])
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "train", "--data", str(broken), "--output", str(run_dir)]
+    args += [*TINY_ARGS, "--steps", "3", "--workers", str(workers)]
+    done = subprocess.run(args, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and "decodes" in err[0] and "Traceback" not in done.stderr, err
+    assert not run_dir.exists()

@@ -54,6 +54,7 @@ from pconv.training.data import (
     TrainImages,
     ValSet,
     find_images,
+    load_crop,
     load_valset,
     scan_images,
     single_threaded_opencv,
@@ -562,11 +563,27 @@ def _with_prior(model: nn.Module, prior: str | None) -> nn.Module:
     )  # fmt: skip
 
 
+def _decodes(path: Path, c: TrainConfig) -> bool:
+    try:
+        load_crop(path, c.size, c.crop, False, np.random.default_rng(0))
+    except Exception:  # whatever a broken file makes the decoder raise
+        return False
+    return True
+
+
 def _build_data(c: TrainConfig, dist: DistInfo) -> _Data:
     """The training images, the masks, and the fixed validation set (rank 0 only)."""
     scan = scan_images(find_images(c.data))
     if not scan.good:
         raise PConvError(f"none of the {len(scan.bad)} images in {', '.join(c.data)} opens")
+    # Opening reads headers only; a truncated file opens and then fails to decode. Workers skip
+    # such files, but with none left they could only fail (and a DataLoader worker's error can
+    # leave the others waiting): find one that decodes here, before any run file is written.
+    if not any(_decodes(path, c) for path in scan.good):  # stops at the first that does
+        raise PConvError(
+            f"none of the {len(scan.good)} training images in {', '.join(c.data)} decodes "
+            "(they open, but their pixel data is truncated or corrupt)"
+        )
     masks = training_masks(
         c.masks, c.size, border=c.border_rule(), buckets=c.buckets(), mask_dir=c.mask_dir
     )
