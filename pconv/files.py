@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -194,6 +195,17 @@ def remove_temporaries(folder: str | os.PathLike[str], name: str = "*") -> int:
         else:
             item.unlink(missing_ok=True)
     return len(stale)
+
+
+def package_file(package: str, parts: Sequence[str]) -> Path | None:
+    """A data file inside an installed package (``parts`` below its folder), found without
+    importing the package (some import what they do not need, or would download); None where
+    the package or the file is not there."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    return path if path.is_file() else None
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors import safe_open
+from train_fixtures import TINY as TINY_RUN
 
 import pconv
 from pconv.discriminators import (
@@ -33,17 +34,7 @@ from pconv.training.errors import ConfigError
 from pconv.training.logs import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "depth": 4,
-    "base_width": 8,
-    "size": 64,
-    "batch_size": 2,
-    "perceptual": "none",
-    "workers": 0,
-    "tensorboard": "off",
-    "log_every": 1,
-    "val_holdout": 1,
-}
+TINY = {**TINY_RUN, "val_holdout": 1}
 
 
 @pytest.fixture(autouse=True, scope="module")

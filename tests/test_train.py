@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 from torch.utils.data import default_collate
+from train_fixtures import TINY
 
 import pconv
 from pconv.errors import CheckpointError
@@ -34,16 +35,6 @@ from pconv.training.logs import read_metrics
 from train.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "depth": 4,
-    "base_width": 8,
-    "size": 64,
-    "batch_size": 2,
-    "perceptual": "none",
-    "workers": 0,
-    "tensorboard": "off",
-    "log_every": 1,
-}
 TINY_ARGS = [
     "--depth", "4", "--base-width", "8", "--size", "64", "--batch-size", "2",
     "--perceptual", "none", "--workers", "0", "--tensorboard", "off", "--log-every", "1",

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -47,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pconv import files
 from pconv.errors import PConvError
 
 STLPIPS_PACKAGE = "stlpips_pytorch"
@@ -80,12 +80,9 @@ class JudgeIsLossNetwork(PConvError):
 
 def package_file(package: str, dist: str, parts: Sequence[str]) -> Path:
     """A data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise PerceptualUnavailable(f"{dist} is not installed")
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    if not path.is_file():
-        raise PerceptualUnavailable(f"{path}: not in the installed {dist}")
+    path = files.package_file(package, parts)
+    if path is None:
+        raise PerceptualUnavailable(f"{dist} is not installed (or lacks {'/'.join(parts)})")
     return path
 
 

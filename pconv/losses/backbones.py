@@ -32,7 +32,6 @@ need sit at indices 0, 2 | 5, 7 | 10, 12, 14 with pools at 4, 9 and 16.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -45,7 +44,7 @@ from torch import Tensor, nn
 
 from pconv import hub
 from pconv.errors import CheckpointError, PConvError
-from pconv.files import sha256_file
+from pconv.files import package_file, sha256_file
 from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -248,12 +247,11 @@ def load_vgg16_from_hub(
 
 def stlpips_weights_path(package: str = STLPIPS_PACKAGE) -> Path:
     """Where the installed ``stlpips-pytorch`` keeps its VGG weights (without importing it)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise BackboneUnavailableError(f"python package {package!r} is not installed")
-    path = Path(next(iter(spec.submodule_search_locations)), *STLPIPS_WEIGHTS)
-    if not path.is_file():
-        raise BackboneUnavailableError(f"{path}: not in the installed {package!r}")
+    path = package_file(package, STLPIPS_WEIGHTS)
+    if path is None:
+        raise BackboneUnavailableError(
+            f"python package {package!r} is not installed (or lacks {'/'.join(STLPIPS_WEIGHTS)})"
+        )
     return path
 
 
