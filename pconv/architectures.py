@@ -84,8 +84,7 @@ def get_architecture(name: str) -> Architecture:
 
 def architecture_of(model: nn.Module) -> Architecture:
     """The registered architecture of a model (also inside DDP or ``torch.compile`` wrappers)."""
-    inner = getattr(model, "_orig_mod", model)  # torch.compile
-    inner = getattr(inner, "module", inner)  # DistributedDataParallel
+    inner = unwrap(model)
     for arch in ARCHITECTURES.values():
         if isinstance(inner, arch.module_type):
             return arch
@@ -94,8 +93,8 @@ def architecture_of(model: nn.Module) -> Architecture:
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The registered module inside DDP or ``torch.compile`` wrappers."""
-    inner = getattr(model, "_orig_mod", model)
-    return getattr(inner, "module", inner)
+    inner = getattr(model, "_orig_mod", model)  # torch.compile
+    return getattr(inner, "module", inner)  # DistributedDataParallel
 
 
 def detect(meta: Mapping[str, str]) -> Architecture:

@@ -37,12 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = {**TINY_RUN, "val_holdout": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
