@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from demo.processing import MAX_SIDE
+from pconv import threads
+from pconv.errors import PConvError
 
 log = logging.getLogger("demo")
 
@@ -32,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--concurrency", type=int, default=1, help="inpaintings run at once; others queue (1)"
+    )
+    p.add_argument(
+        "--threads",
+        metavar="N|auto",
+        help="CPU threads for torch and OpenCV, shared by concurrent inpaintings: a number, or "
+        "auto, decided once at start (default: $PCONV_THREADS, else auto: the usable cores "
+        "less those other processes keep busy now)",
     )
     p.add_argument("--max-file-size", default="50mb", help="largest upload (50mb)")
     p.add_argument("--share", action="store_true", help="also make a public gradio.live link")
@@ -59,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(format="%(name)s: %(message)s")
     log.setLevel(logging.INFO)
+    try:  # before any model work, and a bad value before gradio's import (seconds)
+        count = threads.apply(args.threads)
+    except PConvError as exc:
+        print(f"python -m demo: error: {exc.describe()}", file=sys.stderr)
+        return 2
     try:
         from demo.app import build_app
         from demo.models import initial_choice, parse_model_specs
@@ -76,7 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = initial_choice(app.choices)
     try:  # load the model people will use first now, not on their first click
         _, seconds = app.store.get(first)
-        log.info("model %s loaded in %.2f s on %s", first, seconds, app.store.device)
+        log.info(
+            "model %s loaded in %.2f s on %s; %d CPU thread%s",
+            first,
+            seconds,
+            app.store.device,
+            count,
+            "" if count == 1 else "s",
+        )
     except Exception as exc:  # the page says what is wrong; the demo still starts
         log.warning("model %s not loaded: %s", first, exc)
     blocks.launch(**launch_kwargs(args))

@@ -8,6 +8,8 @@ from pathlib import Path
 from comfy_api.latest import ComfyExtension, io
 
 import pconv
+from pconv import threads
+from pconv.errors import PConvError
 
 from . import model
 from .inpaint import PConvInpaint
@@ -27,10 +29,18 @@ class PConvExtension(ComfyExtension):
 
 async def comfy_entrypoint() -> PConvExtension:
     model.register_folder()  # before any schema lists the folder's files
-    logging.getLogger("pconv.comfyui").info(
-        "pconv nodes: pconv %s from %s; models in %s",
+    log = logging.getLogger("pconv.comfyui")
+    # ComfyUI owns the process and its torch threads: changed only when PCONV_THREADS asks
+    try:
+        count = threads.configure_from_environment()
+    except PConvError as exc:  # a bad value must not keep the pack from loading
+        log.warning("pconv nodes: %s; CPU threads left to ComfyUI", exc.describe())
+        count = None
+    log.info(
+        "pconv nodes: pconv %s from %s; models in %s; %s",
         pconv.__version__,
         Path(pconv.__file__).parent,
         ", ".join(model.folder_paths.get_folder_paths(model.FOLDER)),
+        f"{count} CPU threads (PCONV_THREADS)" if count else "CPU threads left to ComfyUI",
     )
     return PConvExtension()

@@ -139,3 +139,17 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _keep_thread_counts():
+    """The commands set torch's and OpenCV's thread counts (``--threads``, default auto): a
+    test that runs one in-process must not change them for the tests after it."""
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    yield
+    if (torch.get_num_threads(), cv2.getNumThreads()) != before:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])

@@ -456,7 +456,7 @@ def test_python_m_demo_starts_offline(tiny_path, tmp_path):
         "NO_PROXY": "127.0.0.1,localhost",
         "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
     }
-    cmd = [sys.executable, "-m", "demo", "--model", f"tiny={tiny_path}"]
+    cmd = [sys.executable, "-m", "demo", "--model", f"tiny={tiny_path}", "--threads", "1"]
     cmd += ["--server-name", "127.0.0.1", "--server-port", str(port)]
     proc_ = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -478,4 +478,4 @@ def test_python_m_demo_starts_offline(tiny_path, tmp_path):
         except subprocess.TimeoutExpired:
             proc_.kill()
             output = proc_.communicate()[0]
-    assert "model tiny loaded" in output, output
+    assert "model tiny loaded" in output and "; 1 CPU thread\n" in output, output

@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pconv import threads
 from pconv.errors import PConvError
 
 #: How the commands spell the library's arguments that fix an error (``PConvError.fix``).
@@ -23,6 +24,25 @@ SUBCOMMANDS = {
     "masks": "pconv.cli.masks",
     "eval": "pconv.cli.eval",
 }
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N|auto`` for a command that computes on the CPU; applied by
+    :func:`run_command` before the command runs (:mod:`pconv.threads` decides ``auto``)."""
+    parser.add_argument(
+        "--threads",
+        metavar="N|auto",
+        help="CPU threads for torch and OpenCV: a number, or auto (default: $PCONV_THREADS, "
+        "else auto: the usable cores less those other processes keep busy now, so that a busy "
+        "machine is not oversubscribed)",
+    )
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set the thread count a parsed command asked for (flag, else ``PCONV_THREADS``, else
+    auto); a bad value is a :class:`PConvError` naming the flag or the variable."""
+    if hasattr(args, "threads"):
+        threads.apply(args.threads)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_command(args: argparse.Namespace, prog: str) -> int:
     """Run a parsed subcommand (``args.run``): user mistakes become one line and status 2."""
     try:
+        apply_threads(args)
         return int(args.run(args) or 0)
     except PConvError as exc:
         print(f"{prog} {args.command}: error: {exc.describe(FLAGS)}", file=sys.stderr)

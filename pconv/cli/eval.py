@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pconv.cli import add_threads_argument
 from pconv.errors import InputError
 from pconv.evaluation.baselines import (
     BASELINES,
@@ -105,6 +106,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", help="device for our models (default: pconv's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_argument(parser)
     parser.set_defaults(run=run)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from torch import nn
 from tqdm import tqdm
 
-from pconv.cli import FLAGS
+from pconv.cli import FLAGS, add_threads_argument
 from pconv.errors import InputError, PConvError
 from pconv.holes import fit_to_image, nothing_to_fill
 from pconv.inpaint import inpaint
@@ -108,6 +108,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=PRECISIONS,
         help="compute precision (autocast); default %(default)s",
     )
+    add_threads_argument(p)
     p.set_defaults(run=run)
 
 
