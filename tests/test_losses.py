@@ -513,7 +513,7 @@ def test_explicit_specs(timm_file: Path) -> None:
     assert resolve_backbone("none").trunk is None
     assert resolve_backbone(f"vgg16-file:{timm_file}").info.source == str(timm_file)
     with pytest.raises(ValueError, match="unknown"):
-        resolve_backbone("vgg19")
+        resolve_backbone("vgg11")
     with pytest.raises(BackboneUnavailableError, match="not installed"):
         resolve_backbone("stlpips-vgg16", stlpips_package="no_such_stlpips_pkg")
 

@@ -367,9 +367,10 @@ def loss_networks() -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     with contextlib.suppress(backbones.BackboneUnavailableError):
         found.append(("stlpips-vgg16", backbones.stlpips_weights_path()))
-    cached = hub.cached_file(backbones.HUB_REPO, backbones.HUB_FILENAME, None)
-    if cached is not None:
-        found.append(("vgg16-hub", Path(cached)))
+    for name, repo in (("vgg16-hub", backbones.HUB_REPO), ("vgg19", backbones.VGG19_HUB_REPO)):
+        cached = hub.cached_file(repo, backbones.HUB_FILENAME, None)
+        if cached is not None:
+            found.append((name, Path(cached)))
     return found
 
 

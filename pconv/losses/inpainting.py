@@ -133,7 +133,7 @@ class InpaintingLoss(nn.Module):
             "backbone": self.backbone_info.as_dict(),
             "weights": asdict(self.weights),
             "requested_weights": asdict(self.requested_weights),
-            "features": ["pool1", "pool2", "pool3"],
+            "features": self.trunk.feature_names if self.trunk is not None else [],
             "gram_l1": "mean over C_p x C_p entries, K_p = 1/(C_p H_p W_p)",
             "tv_region": "hole dilated by 1 px (3x3 square)",
             "ssim": "1 - SSIM(comp, gt), Gaussian 11x11 sigma 1.5, as pconv eval",

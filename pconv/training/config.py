@@ -102,7 +102,9 @@ LEGACY_AMP = {"auto": "auto", "bf16": "bf16", "fp16": "fp16", "none": "fp32"}
 BORDER_CHOICES = tuple(BORDER_RULES)
 CROP_CHOICES = ("random-scale", "native", "fit")
 TENSORBOARD_CHOICES = ("auto", "on", "off")
-PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "stlpips-vgg16", "none")
+PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "vgg19", "stlpips-vgg16", "none")
+#: ``--perceptual`` values that name a file: the prefix, then the path
+PERCEPTUAL_FILES = ("vgg16-file:", "vgg19-file:")
 ADVERSARIAL_CHOICES = ("none", "global-local", "multiscale-patch")
 #: What each ``--adversarial`` design sets when the user does not (see :func:`resolve`):
 #: seed 002 (global-local) adds ``1/2000 * -log D`` and trains in three phases, Iizuka et
@@ -232,9 +234,10 @@ class TrainConfig:
     # loss
     perceptual: str = setting(
         "auto",
-        "VGG16 for the perceptual and style terms: auto (Hub cache, then the offline "
-        "ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, stlpips-vgg16, none "
-        "(pixel + TV only)",
+        "VGG for the perceptual and style terms: auto (the paper's VGG16 from the Hub cache, "
+        "then the offline ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, vgg19 "
+        "(seed 004's VGG-19 conv1_1..conv5_1, timm/vgg19.tv_in1k from the Hub cache), "
+        "vgg19-file:PATH, stlpips-vgg16, none (pixel + TV only)",
         group=LOSS,
         metavar="BACKBONE",
     )
@@ -599,12 +602,13 @@ def check(config: TrainConfig) -> None:
             raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
     parse_loss_weights(config.loss_weights)
     check_adversarial(config)
-    if config.perceptual not in PERCEPTUAL_CHOICES and not (
-        config.perceptual.startswith("vgg16-file:") and len(config.perceptual) > 11
+    if config.perceptual not in PERCEPTUAL_CHOICES and not any(
+        config.perceptual.startswith(prefix) and len(config.perceptual) > len(prefix)
+        for prefix in PERCEPTUAL_FILES
     ):
         raise ConfigError(
             Setting("perceptual"), f" {config.perceptual!r}: choose from "
-            f"{', '.join(PERCEPTUAL_CHOICES)} or vgg16-file:PATH",
+            f"{', '.join(PERCEPTUAL_CHOICES)}, vgg16-file:PATH or vgg19-file:PATH",
         )  # fmt: skip
     try:
         config.buckets()
