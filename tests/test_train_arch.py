@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import json
 import sys
+import types
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 from train_fixtures import TINY
 
 import pconv
+from pconv.architectures import ARCHITECTURES, Architecture
 from pconv.gan_pconv import GanPConvConfig, GanPConvGenerator
 from pconv.training import state
 from pconv.training.config import ADVERSARIAL_DEFAULTS, dump_toml, load_toml, resolve
@@ -203,3 +208,108 @@ def test_gan_pconv_resume_is_bit_identical(photo_dir, tmp_path):
     for tag in ("train/total", "train/hole_mse", "train/d_loss", "train/g_adv"):
         assert ma[tag] == mb[tag], tag
     assert ADVERSARIAL_DEFAULTS["global-local"]["adv_weight"] == 1 / 2000
+
+
+# -- a network that trains from several outputs (DeepGIN's interface) --------------------------
+
+
+@dataclass(frozen=True)
+class _StandInConfig:
+    width: int = 8
+    resolution: int = 256
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> _StandInConfig:
+        return cls(**data)
+
+
+class _StandInGIN(nn.Module):
+    """Two stages and a x4 low-resolution output, as pconv.deepgin's interface has them: a
+    stand-in for that module (built elsewhere), so that its recipe is exercised here."""
+
+    def __init__(self, config: _StandInConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.coarse = nn.Conv2d(4, 3, 3, padding=1)
+        self.refine = nn.Conv2d(4, config.width, 3, padding=1)
+        self.out = nn.Conv2d(config.width, 3, 1)
+
+    def forward_train(self, image: torch.Tensor, valid: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = torch.where(valid > 0.5, image, torch.zeros(()))
+        coarse = torch.sigmoid(self.coarse(torch.cat([x, valid], 1)))
+        mixed = valid * image + (1 - valid) * coarse
+        output = torch.sigmoid(self.out(torch.relu(self.refine(torch.cat([mixed, valid], 1)))))
+        return {"coarse": coarse, "output": output, "low_res": F.avg_pool2d(output, 4)}
+
+    def forward(self, image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return self.forward_train(image, valid)["output"]
+
+    def predict(self, image: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.forward(image, valid), None
+
+
+class _StandInLoss(nn.Module):
+    TERMS = ("coarse_l1", "output_l1", "low_res_l1")
+
+    def __init__(self, features=None) -> None:
+        super().__init__()
+        self.features = features
+
+    def forward(self, outputs, image, valid) -> dict[str, torch.Tensor]:
+        terms = {
+            "coarse_l1": (outputs["coarse"] - image).abs().mean(),
+            "output_l1": (outputs["output"] - image).abs().mean(),
+            "low_res_l1": (outputs["low_res"] - F.avg_pool2d(image, 4)).abs().mean(),
+        }
+        return {**terms, "total": sum(terms.values())}
+
+    def describe(self) -> dict:
+        return {"loss": "stand-in", "backbone": {"name": "none", "faithful": True}}
+
+
+@pytest.fixture
+def stand_in_deepgin(monkeypatch):
+    network = types.ModuleType("pconv.deepgin")
+    network.CONFIGS = {"paper": _StandInConfig(width=8), "compact": _StandInConfig(width=4)}
+    loss = types.ModuleType("pconv.losses.deepgin")
+    loss.DeepGINLoss, loss.TERM_NAMES = _StandInLoss, _StandInLoss.TERMS
+    monkeypatch.setitem(sys.modules, "pconv.deepgin", network)
+    monkeypatch.setitem(sys.modules, "pconv.losses.deepgin", loss)
+    arch = Architecture(
+        name="deepgin", config_type=_StandInConfig, module_type=_StandInGIN, build=_StandInGIN,
+        recognise=lambda meta: False, multiple=lambda c: 4, resolution=lambda c: c.resolution,
+        describe=lambda c: "a stand-in with DeepGIN's outputs",
+    )  # fmt: skip
+    monkeypatch.setitem(ARCHITECTURES, "deepgin", arch)
+    return arch
+
+
+@pytest.mark.slow
+def test_a_multi_output_network_trains_resumes_and_exports(stand_in_deepgin, photo_dir, tmp_path):
+    """--arch deepgin through its recipe: the training outputs come from forward_train, the
+    loss sees all of them and names its own terms, the discriminators judge "output"."""
+    values = {**{k: v for k, v in GAN.items() if k not in ("arch", "base_width")}}
+    values |= {"preset": "deepgin-compact", "steps": 4, "ckpt_every": 2, "val_every": 4}
+    config = resolve({}, {"data": [str(photo_dir)], **values})
+    assert (config.arch, config.adversarial, config.adv_warmup) == (
+        "deepgin",
+        "multiscale-patch",
+        0.1,
+    )
+    assert (config.lr, config.d_lr, config.adam_beta1) == (1e-4, 4e-4, 0.5)
+    Trainer(config, tmp_path / "a").run()
+    m = read_metrics(tmp_path / "a")
+    for tag in ("coarse_l1", "output_l1", "low_res_l1", "g_adv", "d_loss"):
+        assert sorted(m[f"train/{tag}"]) == [1, 2, 3, 4], tag
+    assert "val/psnr" in m and "val/loss" in m
+    model = pconv.load_model(tmp_path / "a" / "final")
+    assert isinstance(model, _StandInGIN) and model.config.width == 4  # the compact variant
+    first = Trainer(config, tmp_path / "b").run(stop_at=2)
+    assert not first.finished
+    Trainer(config, tmp_path / "b", resume=True).run()
+    a = pconv.load_weights(tmp_path / "a" / "final" / "model.safetensors")[0].state_dict()
+    b = pconv.load_weights(tmp_path / "b" / "final" / "model.safetensors")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,7 +1,9 @@
 """The training engine: setup, one training step, the loop, and the hooks it calls.
 
-Phase 1 trains everything with Adam at ``lr`` (2e-4); phase 2 fine-tunes at ``finetune_lr``
-(5e-5) with the encoder's BatchNorm frozen (statistics and affine parameters), as in the
+What differs per network (``--arch``) is its recipe (:mod:`pconv.training.recipes`): how the
+model is built, its loss, its training outputs and what phase 2 does to it. Phase 1 trains
+everything with Adam at ``lr`` (2e-4); phase 2 fine-tunes at ``finetune_lr`` (5e-5), for the
+U-Net with the encoder's BatchNorm frozen (statistics and affine parameters), as in the
 paper. The optimiser is the same object across the switch (its moments carry over); only the
 learning rate and the frozen parameters change.
 
@@ -323,7 +325,8 @@ class Trainer:
             self._enter_phase(phase)
             self.progress.note(
                 self,
-                f"step {self.step}: phase 2 (lr {self.config.finetune_lr}, encoder BN frozen)",
+                f"step {self.step}: phase 2 (lr {self.config.finetune_lr}"
+                + (", encoder BN frozen)" if self.recipe.freeze is not None else ")"),
             )
 
     def _enter_phase(self, phase: int) -> None:
