@@ -300,7 +300,12 @@ def test_a_multi_output_network_trains_resumes_and_exports(stand_in_deepgin, pho
         0.1,
     )
     assert (config.lr, config.d_lr, config.adam_beta1) == (1e-4, 4e-4, 0.5)
-    Trainer(config, tmp_path / "a").run()
+    trainer = Trainer(config, tmp_path / "a")
+    trainer.run()
+    # constant for steps 0-1, then linearly down: step 3 (the last) ran at half the rates
+    assert config.lr_decay == 0.5 and [trainer.lr_factor(s) for s in range(4)] == [1, 1, 1, 0.5]
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-4)
+    assert trainer.adversary.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
     m = read_metrics(tmp_path / "a")
     for tag in ("coarse_l1", "output_l1", "low_res_l1", "g_adv", "d_loss"):
         assert sorted(m[f"train/{tag}"]) == [1, 2, 3, 4], tag

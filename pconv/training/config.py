@@ -32,6 +32,7 @@ from pconv.training.recipes import (
     DEFAULT_ARCH,
     RECIPES,
     Preset,
+    Recipe,
     check_recipe,
     get_recipe,
     recipe_of_preset,
@@ -157,7 +158,10 @@ class TrainConfig:
     licence: str = setting("other", "SPDX licence of the weights for the card", group=RUN)
     # model
     size: int | None = setting(
-        None, "training crop size in px (multiple of 2**depth)", group=MODEL, unset="the preset's"
+        None,
+        "training crop size in px (multiple of 2**depth for the U-Net, of 16 for seed 002's)",
+        group=MODEL,
+        unset="the preset's",
     )
     depth: int | None = setting(
         None, "U-Net encoder levels (paper: 8 at 512, 7 at 256)", group=MODEL, unset="the preset's"
@@ -196,6 +200,13 @@ class TrainConfig:
         LR, "phase 1 Adam learning rate (1e-4 with --adversarial multiscale-patch)", group=SCHEDULE
     )
     finetune_lr: float = setting(5e-5, "phase 2 learning rate", group=SCHEDULE)
+    lr_decay: float = setting(
+        0.0,
+        "share of --steps at the end over which every learning rate falls linearly to zero "
+        "(DeepGIN's schedule; 0: constant)",
+        group=SCHEDULE,
+        metavar="SHARE",
+    )
     batch_size: int | None = setting(
         None, "images per step and process", group=SCHEDULE, unset="the preset's"
     )
@@ -519,7 +530,7 @@ def resolve(
     return config
 
 
-def _recipe(given: dict[str, Any]):
+def _recipe(given: dict[str, Any]) -> Recipe:
     """The recipe a run's given values select: ``arch``, else the preset's, else the U-Net."""
     if "arch" in given:
         return get_recipe(given["arch"])
@@ -566,6 +577,8 @@ def check(config: TrainConfig) -> None:
     for key in ("lr", "finetune_lr"):
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) > 0):
             raise ConfigError(Setting(key), " must be > 0")
+    if not 0 <= config.lr_decay <= 1:
+        raise ConfigError(Setting("lr_decay"), f" must be a share in [0, 1], got {config.lr_decay}")
     for key in ("log_every", "val_every", "ckpt_every", "keep", "val_count"):
         if getattr(config, key) < 1:
             raise ConfigError(Setting(key), " must be >= 1")

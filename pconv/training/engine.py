@@ -321,6 +321,8 @@ class Trainer:
                 self.adversarial_phase = name
                 self.progress.note(self, f"step {self.step}: adversarial phase: {name}")
         phase = self.phase_of(self.step)
+        if self.config.lr_decay:
+            self._decay_lr(phase)
         if phase != self.phase:
             self._enter_phase(phase)
             self.progress.note(
@@ -328,6 +330,24 @@ class Trainer:
                 f"step {self.step}: phase 2 (lr {self.config.finetune_lr}"
                 + (", encoder BN frozen)" if self.recipe.freeze is not None else ")"),
             )
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' factor at ``step`` (0-based): 1, then over the last
+        ``lr_decay`` share of the steps linearly down to 1/n at the last of those n steps."""
+        steps = self.config.steps
+        n = round(self.config.lr_decay * steps)
+        return 1.0 if step < steps - n or n == 0 else (steps - step) / n
+
+    def _decay_lr(self, phase: int) -> None:
+        """Set every optimiser's learning rate for this step (``lr_decay``; a function of the
+        step alone, so a resumed run continues the same schedule)."""
+        factor = self.lr_factor(self.step)
+        base = self.config.lr if phase == 1 else self.config.finetune_lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = base * factor
+        if self.adversary is not None:
+            for group in self.adversary.optimizer.param_groups:
+                group["lr"] = self.adversary.lr * factor
 
     def _enter_phase(self, phase: int) -> None:
         self.phase = phase
@@ -466,6 +486,7 @@ class Trainer:
             "masks": self._masks_text(), "init": self.init_path,
             "precision": precision_name(self.amp_dtype),
             "clip_grad": c.clip_grad, "seed": c.seed, "hours": self.elapsed() / 3600,
+            **({"lr_decay": c.lr_decay} if c.lr_decay else {}),
             "images_seen": self.images_seen,
         }  # fmt: skip
         if self.adversary is not None:

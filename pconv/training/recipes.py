@@ -429,9 +429,10 @@ DEEPGIN = register_recipe(
         settings_of=lambda mc: {"size": mc.resolution},
         loss=_deepgin_loss,
         modules=("pconv.deepgin", "pconv.losses.deepgin"),
-        # warm-up on the reconstruction loss, then both networks (hinge, SN PatchGANs);
-        # lr 1e-4 / 4e-4 and beta1 0.5 are the multiscale-patch design's own defaults
-        defaults={"adversarial": "multiscale-patch", "adv_warmup": 0.1},
+        # warm-up on the reconstruction loss, then both networks (hinge, SN PatchGANs; lr 1e-4
+        # / 4e-4 and beta1 0.5 are the multiscale-patch design's own defaults), the learning
+        # rates constant, then linearly to zero over the second half of the steps
+        defaults={"adversarial": "multiscale-patch", "adv_warmup": 0.1, "lr_decay": 0.5},
         train_method="forward_train",
     )
 )
