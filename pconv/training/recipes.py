@@ -375,15 +375,13 @@ GAN_PCONV = register_recipe(
 # takes those outputs, the photo and the mask and returns its terms (``TERM_NAMES``) and
 # ``"total"``.
 
-#: Each DeepGIN preset's named configuration in ``pconv.deepgin.CONFIGS``.
-DEEPGIN_VARIANTS = {"deepgin-256": "paper", "deepgin-compact": "compact"}
-
 
 def _deepgin_config(c: TrainConfig) -> dict[str, Any]:
     import json
 
     from pconv import deepgin  # type: ignore[attr-defined]
 
+    # each preset names its configuration in pconv.deepgin.CONFIGS (an --init file its own)
     variant = DEEPGIN.presets.get(c.preset or "", DEEPGIN.presets["deepgin-256"]).network
     base = deepgin.CONFIGS[variant.get("variant", "paper")]
     return {**json.loads(base.to_json()), "resolution": c.size}
