@@ -1,5 +1,6 @@
 """pconv: image inpainting with partial convolutions (Liu et al., ECCV 2018)."""
 
+from pconv import gan_pconv  # noqa: F401 (registers seed 002's generator, "gan-pconv")
 from pconv.checkpoint import load_weights, read_metadata, save_model
 from pconv.errors import CheckpointError, InputError, PConvError
 from pconv.inpaint import inpaint, pick_device

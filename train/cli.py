@@ -21,12 +21,12 @@ from pconv.training.config import (
     FIELD_NAMES,
     LEGACY_AMP,
     MODEL_KEYS,
-    PRESETS,
     TrainConfig,
     load_toml,
     resolve,
 )
 from pconv.training.errors import ConfigError, SettingsError
+from pconv.training.recipes import RECIPES
 
 DESCRIPTION = """\
 Train or fine-tune a partial-convolution inpainting model on your own images.
@@ -37,6 +37,10 @@ Fine-tune a zoo model on your photos (phase 2 of the paper only, 20000 steps by 
 Train from scratch (phase 1 at lr 2e-4, then phase 2 at 5e-5 with the encoder's BatchNorm
 frozen, as in the paper):
   python -m train --data photos/ more/ --output runs/scans --preset compact-256 --steps 50000
+
+Another network, with its own loss, discriminators and schedule (seed 002's GAN with partial
+convolutions: reconstruction, then its global and local discriminators alone, then both):
+  python -m train --data photos/ --output runs/gan --arch gan-pconv
 
 Continue a run that was stopped or killed (exactly where its last checkpoint left it):
   python -m train --resume runs/scans
@@ -78,11 +82,13 @@ Precedence: built-in defaults < preset < config file < command line.
 
 
 def _presets_text() -> str:
-    return "\n".join(
-        f"  {name:<12} {p.summary}\n  {'':<12} {p.steps} steps, the last {p.phase2_steps} "
-        "in phase 2"
-        for name, p in PRESETS.items()
-    )
+    lines = []
+    for arch, recipe in RECIPES.items():
+        lines.append(f"  --arch {arch}: {recipe.title}, default {recipe.default_preset}")
+        for name, p in recipe.presets.items():
+            phase2 = f", the last {p.phase2_steps} in phase 2" if p.phase2_steps else ""
+            lines.append(f"    {name:<16} {p.summary}\n    {'':<16} {p.steps} steps{phase2}")
+    return "\n".join(lines)
 
 
 def option(name: str) -> str:
@@ -186,7 +192,8 @@ def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
             raise CheckpointError(f"{run_dir}: no run to resume here (no config.toml)")
         file_values = load_toml(saved)
         file_values.setdefault("adversarial", "none")  # run folders from before it
-        for key in (*MODEL_KEYS, "size", "init", "preset", "adversarial"):
+        file_values.setdefault("arch", "unet")  # ... and from before --arch
+        for key in (*MODEL_KEYS, "size", "init", "preset", "adversarial", "arch"):
             if key in cli and cli[key] != file_values.get(key):
                 raise ConfigError(f"--{key.replace('_', '-')} cannot change when resuming")
         if "steps" in cli and "phase2_steps" not in cli:

@@ -1,10 +1,12 @@
-"""The training engine: train or fine-tune a PConv U-Net on your own images.
+"""The training engine: train or fine-tune an inpainting network on your own images.
 
 ``python -m train`` (the ``train`` package) is its command line; everything it drives lives
 here, one job per module: :mod:`~pconv.training.config` (settings, their documentation,
 presets, TOML), :mod:`~pconv.training.data` (images, crops, masks, the step-seeded sampler),
-:mod:`~pconv.training.engine` (setup, the step, the loop), :mod:`~pconv.training.hooks`
-(progress and logs, validation and best, signals, NaN guard, checkpoints, final export),
+:mod:`~pconv.training.recipes` (per ``--arch``: how each network is built, its loss, presets
+and defaults), :mod:`~pconv.training.engine` (setup, the step, the loop),
+:mod:`~pconv.training.hooks` (progress and logs, validation and best, signals, NaN guard,
+checkpoints, final export),
 :mod:`~pconv.training.state` (resumable checkpoints of named state holders),
 :mod:`~pconv.training.validate` (validation with :mod:`pconv.evaluation.metrics`),
 :mod:`~pconv.training.logs` (CSV / TensorBoard), :mod:`~pconv.training.export` (zoo-format

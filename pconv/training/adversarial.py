@@ -63,6 +63,7 @@ class Adversary:
         self.warmup = round((c.adv_warmup or 0.0) * steps)
         self.d_end = self.warmup + round((c.adv_d_only or 0.0) * steps)
         self.d = build_discriminator(self.kind, int(c.size or 0)).to(device).train()
+        self.lr = float(c.d_lr)  # the discriminators' base learning rate
         self.optimizer = torch.optim.Adam(
             self.d.parameters(), lr=c.d_lr, betas=(c.adam_beta1 or 0.9, 0.999)
         )
@@ -142,7 +143,7 @@ class Adversary:
             "parameters": parameter_count(self.d),
             "loss": "log (-log D)" if self.kind == "global-local" else "hinge",
             "weight": self.weight,
-            "d_lr": self.optimizer.param_groups[0]["lr"],
+            "d_lr": self.lr,
             "betas": list(self.optimizer.param_groups[0]["betas"]),
             "reconstruction_only_steps": self.warmup,
             "discriminator_only_steps": self.d_end - self.warmup,

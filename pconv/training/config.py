@@ -28,6 +28,15 @@ from pconv.losses import LossWeights
 from pconv.masks import BORDER_RULES, GENERATORS, border_name, parse_border, parse_buckets
 from pconv.precision import PRECISIONS
 from pconv.training.errors import ConfigError, Setting
+from pconv.training.recipes import (
+    DEFAULT_ARCH,
+    RECIPES,
+    Preset,
+    Recipe,
+    check_recipe,
+    get_recipe,
+    recipe_of_preset,
+)
 from pconv.unet import PRIORS
 
 if sys.version_info >= (3, 11):
@@ -36,63 +45,10 @@ else:  # Python 3.10: the same parser from PyPI (tomli; declared for 3.10 only)
     import tomli as tomllib
 
 
-@dataclass(frozen=True)
-class Preset:
-    """Model and schedule defaults; every value can still be overridden."""
-
-    summary: str
-    depth: int
-    base_width: int
-    max_width_mult: int
-    size: int
-    batch_size: int
-    steps: int
-    phase2_steps: int
-
-
-PRESETS: dict[str, Preset] = {
-    "paper-512": Preset(
-        "the paper's U-Net at 512 px: 8 levels, 64..512 channels, batch 6",
-        depth=8,
-        base_width=64,
-        max_width_mult=8,
-        size=512,
-        batch_size=6,
-        steps=200_000,
-        phase2_steps=50_000,
-    ),
-    "paper-256": Preset(
-        "the paper's U-Net at 256 px (7 levels, as the zoo's places2 model), batch 6",
-        depth=7,
-        base_width=64,
-        max_width_mult=8,
-        size=256,
-        batch_size=6,
-        steps=200_000,
-        phase2_steps=50_000,
-    ),
-    "compact-256": Preset(
-        "a quarter of the paper's parameters at 256 px: 7 levels, 32..256 channels, batch 8",
-        depth=7,
-        base_width=32,
-        max_width_mult=8,
-        size=256,
-        batch_size=8,
-        steps=100_000,
-        phase2_steps=25_000,
-    ),
-    "compact-128": Preset(
-        "a small model for quick experiments and CPUs: 128 px, 6 levels, 16..128 channels",
-        depth=6,
-        base_width=16,
-        max_width_mult=8,
-        size=128,
-        batch_size=8,
-        steps=20_000,
-        phase2_steps=5_000,
-    ),
-}
-DEFAULT_PRESET = "paper-256"
+#: Every architecture's presets, by name (each belongs to one recipe, see
+#: :mod:`pconv.training.recipes`): ``--preset`` picks one, and with it the ``--arch``.
+PRESETS: dict[str, Preset] = {name: p for r in RECIPES.values() for name, p in r.presets.items()}
+DEFAULT_PRESET = RECIPES[DEFAULT_ARCH].default_preset
 #: Steps of a fine-tuning run started from ``--init`` when ``--steps`` is not given.
 INIT_STEPS = 20_000
 
@@ -119,11 +75,10 @@ ADVERSARIAL_DEFAULTS: dict[str, dict[str, float]] = {
         "lr": 1e-4, "d_lr": 4e-4,
     },
 }  # fmt: skip
-#: Model keys that a preset sets and that an ``--init`` file fixes.
-#: The network the trainer's model settings (depth, widths, prior) describe, by its name in
-#: pconv.architectures: the trainer builds and checks models through the registry.
-ARCHITECTURE = "pconv-unet"
-MODEL_KEYS = ("depth", "base_width", "max_width_mult")
+#: Model keys that a preset sets and that an ``--init`` file fixes, over every recipe.
+MODEL_KEYS = tuple(dict.fromkeys(k for r in RECIPES.values() for k in r.model_keys))
+#: The settings that shape a network, over every recipe; each recipe refuses the others'.
+MODEL_SETTINGS = tuple(dict.fromkeys(k for r in RECIPES.values() for k in r.settings))
 #: The generator's phase 1 learning rate (the paper's), unless the adversarial design sets one.
 LR = 2e-4
 
@@ -183,28 +138,49 @@ class TrainConfig:
         group=RUN,
         metavar="MODEL",
     )
-    preset: str = setting(DEFAULT_PRESET, "model and schedule", group=RUN, choices=tuple(PRESETS))
+    arch: str = setting(
+        DEFAULT_ARCH,
+        "the network: unet (the PConv U-Net of Liu et al.), gan-pconv (seed 002, the GAN "
+        "with partial convolutions of Jersch et al. and its global and local discriminators) "
+        "or deepgin (seed 004, DeepGIN of Li et al. and its two PatchGANs), each with its own "
+        "presets, loss and schedule; a preset of another network selects that network",
+        group=RUN,
+        choices=tuple(RECIPES),
+    )
+    preset: str | None = setting(
+        None,
+        "model and schedule",
+        group=RUN,
+        choices=tuple(PRESETS),
+        unset=f"{DEFAULT_PRESET}, or the default of another arch (listed below)",
+    )
     name: str | None = setting(
         None, "model name in the exported metadata", group=RUN, unset="RUN_DIR's name"
     )
     licence: str = setting("other", "SPDX licence of the weights for the card", group=RUN)
     # model
     size: int | None = setting(
-        None, "training crop size in px (multiple of 2**depth)", group=MODEL, unset="the preset's"
+        None,
+        "training crop size in px (multiple of 2**depth for the U-Net, of 16 for seed 002's)",
+        group=MODEL,
+        unset="the preset's",
     )
     depth: int | None = setting(
-        None, "encoder levels (paper: 8 at 512, 7 at 256)", group=MODEL, unset="the preset's"
+        None, "U-Net encoder levels (paper: 8 at 512, 7 at 256)", group=MODEL, unset="the preset's"
     )
     base_width: int | None = setting(
-        None, "channels of the first layer (paper: 64)", group=MODEL, unset="the preset's"
+        None,
+        "channels of the first layer (unet, gan-pconv; both papers: 64)",
+        group=MODEL,
+        unset="the preset's",
     )
     max_width_mult: int | None = setting(
-        None, "widest layer = base x this (paper: 8)", group=MODEL, unset="the preset's"
+        None, "U-Net widest layer = base x this (paper: 8)", group=MODEL, unset="the preset's"
     )
     prior: str | None = setting(
         None,
-        "smooth: a learned gate blends the prediction with a thin-plate fill (not in the "
-        "paper; added to an --init model with its gate at 0.5)",
+        "smooth (U-Net): a learned gate blends the prediction with a thin-plate fill (not in "
+        "the paper; added to an --init model with its gate at 0.5)",
         group=MODEL,
         choices=PRIORS,
         unset="the --init model's, else none",
@@ -226,6 +202,13 @@ class TrainConfig:
         LR, "phase 1 Adam learning rate (1e-4 with --adversarial multiscale-patch)", group=SCHEDULE
     )
     finetune_lr: float = setting(5e-5, "phase 2 learning rate", group=SCHEDULE)
+    lr_decay: float = setting(
+        0.0,
+        "share of --steps at the end over which every learning rate falls linearly to zero "
+        "(DeepGIN's schedule; 0: constant)",
+        group=SCHEDULE,
+        metavar="SHARE",
+    )
     batch_size: int | None = setting(
         None, "images per step and process", group=SCHEDULE, unset="the preset's"
     )
@@ -507,18 +490,28 @@ def resolve(
     file_values = _coerce(file_values or {}, "config file")
     cli_values = cli_values or {}
     given = {**file_values, **cli_values}
-    preset_name = given.get("preset", DEFAULT_PRESET)
+    recipe = _recipe(given)
+    preset_name = given.get("preset", recipe.default_preset)
     if preset_name not in PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r} (choose from {', '.join(PRESETS)})")
-    preset = asdict(PRESETS[preset_name])
-    preset.pop("summary")
+    if preset_name not in recipe.presets:
+        raise ConfigError(
+            Setting("preset"), f" {preset_name} is a preset of ", Setting("arch"),
+            f" {recipe_of_preset(preset_name).name}, not of {recipe.name} (its presets: "
+            f"{', '.join(recipe.presets)})",
+        )  # fmt: skip
+    chosen = recipe.presets[preset_name]
+    preset: dict[str, Any] = {
+        **chosen.model, "size": chosen.size, "batch_size": chosen.batch_size,
+        "steps": chosen.steps, "phase2_steps": chosen.phase2_steps,
+    }  # fmt: skip
     if given.get("init"):
         # Fine-tuning: the file fixes the model; the schedule is phase 2 only by default.
-        for key in (*MODEL_KEYS, "size"):
+        for key in (*recipe.model_keys, "size"):
             preset.pop(key)
         preset["steps"] = INIT_STEPS
         preset.pop("phase2_steps")
-    merged = {**preset, **given}
+    merged = {**recipe.defaults, **preset, **given, "arch": recipe.name, "preset": preset_name}
     if isinstance(merged.get("border"), str):
         # pconv masks' older words (yes / no) name the same rules
         with contextlib.suppress(InputError):  # an unknown word: check() names the setting
@@ -527,12 +520,12 @@ def resolve(
         merged["phase2_steps"] = merged["steps"]
     elif "steps" in given and "phase2_steps" not in given:
         # Keep the preset's share of fine-tuning when only the total is given.
-        share = PRESETS[preset_name].phase2_steps / PRESETS[preset_name].steps
+        share = chosen.phase2_steps / chosen.steps
         merged["phase2_steps"] = round(int(merged["steps"]) * share)
     adversarial = merged.get("adversarial", "none")
     for key, value in ADVERSARIAL_DEFAULTS.get(adversarial, {}).items():
-        if key not in given:  # the design's values, unless the user chose them
-            merged[key] = value
+        if key not in given and key not in recipe.defaults:  # the design's values, unless
+            merged[key] = value  # the user (or the network's recipe) chose them
     if adversarial in ADVERSARIAL_DEFAULTS and "d_lr" not in merged:
         merged["d_lr"] = merged.get("lr", LR)
     config = TrainConfig(**merged)
@@ -540,23 +533,26 @@ def resolve(
     return config
 
 
-def with_model(
-    config: TrainConfig, depth: int, base_width: int, max_width_mult: int, size: int
-) -> TrainConfig:
-    """Fill in the model keys from an ``--init`` file; explicit values must agree with it."""
-    for key, value in zip(MODEL_KEYS, (depth, base_width, max_width_mult), strict=True):
-        mine = getattr(config, key)
+def _recipe(given: dict[str, Any]) -> Recipe:
+    """The recipe a run's given values select: ``arch``, else the preset's, else the U-Net."""
+    if "arch" in given:
+        return get_recipe(given["arch"])
+    return recipe_of_preset(given.get("preset", "")) or RECIPES[DEFAULT_ARCH]
+
+
+def with_model(config: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    """Fill in the model keys from an ``--init`` file or a checkpoint (``values``: the
+    recipe's ``settings_of`` its model config); explicit values must agree with it."""
+    recipe = get_recipe(config.arch)
+    for key in recipe.model_keys:
+        mine, value = getattr(config, key), values[key]
         if mine is not None and mine != value:
             raise ConfigError(
                 Setting(key), f" {mine} contradicts the ", Setting("init"),
                 f" model ({key} {value}); leave it out when fine-tuning",
             )  # fmt: skip
     config = replace(
-        config,
-        depth=depth,
-        base_width=base_width,
-        max_width_mult=max_width_mult,
-        size=config.size or size,
+        config, **{k: values[k] for k in recipe.model_keys}, size=config.size or values["size"]
     )
     check(config)
     return config
@@ -564,16 +560,18 @@ def with_model(
 
 def check(config: TrainConfig) -> None:
     """Reject values that cannot work, each with a one-line reason."""
+    recipe = get_recipe(config.arch)
+    for key in MODEL_SETTINGS:
+        if key not in recipe.settings and getattr(config, key) is not None:
+            raise ConfigError(
+                Setting(key), " does not apply to ", Setting("arch"), f" {config.arch}"
+            )
     if config.depth is not None and not 1 <= config.depth <= 10:
         raise ConfigError(Setting("depth"), f" must be 1..10, got {config.depth}")
     for key in ("base_width", "max_width_mult", "size", "batch_size", "steps"):
         value = getattr(config, key)
         if value is not None and value < 1:
             raise ConfigError(Setting(key), f" must be >= 1, got {value}")
-    if config.size is not None and config.depth is not None and config.size % 2**config.depth:
-        raise ConfigError(
-            Setting("size"), f" {config.size} is not a multiple of 2**depth = {2**config.depth}"
-        )
     if config.steps is not None and not 0 <= (config.phase2_steps or 0) <= config.steps:
         raise ConfigError(
             Setting("phase2_steps"), f" {config.phase2_steps} must be between 0 and ",
@@ -582,6 +580,8 @@ def check(config: TrainConfig) -> None:
     for key in ("lr", "finetune_lr"):
         if not (math.isfinite(getattr(config, key)) and getattr(config, key) > 0):
             raise ConfigError(Setting(key), " must be > 0")
+    if not 0 <= config.lr_decay <= 1:
+        raise ConfigError(Setting("lr_decay"), f" must be a share in [0, 1], got {config.lr_decay}")
     for key in ("log_every", "val_every", "ckpt_every", "keep", "val_count"):
         if getattr(config, key) < 1:
             raise ConfigError(Setting(key), " must be >= 1")
@@ -616,6 +616,7 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(
             Setting("mask_buckets"), f" {config.mask_buckets!r}: want numbers 0..5"
         ) from None
+    check_recipe(recipe, config)
 
 
 def check_adversarial(config: TrainConfig) -> None:

@@ -1,7 +1,9 @@
 """The training engine: setup, one training step, the loop, and the hooks it calls.
 
-Phase 1 trains everything with Adam at ``lr`` (2e-4); phase 2 fine-tunes at ``finetune_lr``
-(5e-5) with the encoder's BatchNorm frozen (statistics and affine parameters), as in the
+What differs per network (``--arch``) is its recipe (:mod:`pconv.training.recipes`): how the
+model is built, its loss, its training outputs and what phase 2 does to it. Phase 1 trains
+everything with Adam at ``lr`` (2e-4); phase 2 fine-tunes at ``finetune_lr`` (5e-5), for the
+U-Net with the encoder's BatchNorm frozen (statistics and affine parameters), as in the
 paper. The optimiser is the same object across the switch (its moments carry over); only the
 learning rate and the frozen parameters change.
 
@@ -28,7 +30,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +40,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from pconv.architectures import architecture_of, get_architecture
+from pconv.architectures import architecture_of
 from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError, PConvError
 from pconv.loader import resolve_weights
-from pconv.losses import InpaintingLoss
-from pconv.losses.inpainting import TERM_NAMES
 from pconv.precision import autocast_dtype, precision_name
 from pconv.training import export, state
 from pconv.training.adversarial import ADV_TERMS, Adversary
-from pconv.training.config import ARCHITECTURE, TrainConfig, dump_toml, with_model
+from pconv.training.config import TrainConfig, dump_toml, with_model
 from pconv.training.data import (
     Scan,
     StepSampler,
@@ -74,11 +74,10 @@ from pconv.training.hooks import (
     Validation,
 )
 from pconv.training.logs import MetricLog
-from pconv.unet import add_smooth_prior
+from pconv.training.recipes import Recipe, as_outputs, get_recipe
 
 __all__ = ["Summary", "Trainer", "TrainingDiverged", "autocast_dtype"]
 
-TERMS = ("total", *TERM_NAMES)
 #: Validation images held out of the training folders when no ``val`` is given: 5%, at most 32.
 HOLDOUT_SHARE, HOLDOUT_MAX = 0.05, 32
 
@@ -129,7 +128,11 @@ class Trainer:
         if resume and loaded is None:
             raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
         _seed_everything(config.seed)
-        self.model, self.config, self.init_path = _build_model(config, loaded, self.device)
+        #: How this architecture trains (pconv.training.recipes): model, loss, phase 2.
+        self.recipe: Recipe = get_recipe(config.arch)
+        self.model, self.config, self.init_path = _build_model(
+            self.recipe, config, loaded, self.device
+        )
         if not resume and state.list_checkpoints(self.run_dir):
             raise ConfigError(
                 f"{self.run_dir} already holds a run: continue it with ", Setting("resume"),
@@ -139,13 +142,12 @@ class Trainer:
         self.scan, self.train_set, self.valset = data.scan, data.train_set, data.valset
         self.val_description = data.val_description
         c = self.config
-        self.loss_fn = InpaintingLoss(
-            c.loss_weight_values(), backbone=c.perceptual, offline=True
-        ).to(self.device)
+        self.loss_fn = self.recipe.loss(c).to(self.device)
         self.loss_fn.requires_grad_(False)
-        weights = self.loss_fn.weights.per_term()
+        #: The step's loss entries: the total and every term of the recipe's loss.
+        self.terms = ("total", *self.loss_fn.terms)
         #: The progress line: the total and every term that counts in it.
-        self.shown_terms = ("total", *(k for k in TERM_NAMES if weights[k]))
+        self.shown_terms = ("total", *self.loss_fn.shown)
         self.amp_dtype = autocast_dtype(c.precision, self.device)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
@@ -261,8 +263,9 @@ class Trainer:
         train_g = adv is None or adv.trains_generator(self.step)
         adv_g = adv is not None and train_g and adv.trains_discriminator(self.step)
         with self.autocast(), contextlib.nullcontext() if train_g else torch.no_grad():
-            out = self.net(image, valid)
-            terms = self.loss_fn(out, image, valid)
+            outputs = as_outputs(self.net(image, valid))
+            terms = self.loss_fn(outputs, image, valid)
+            out = outputs["output"]
             if adv is not None:
                 zero = terms["total"].new_zeros(())
                 terms["g_adv"] = adv.generator_term(out, image, valid) if adv_g else zero
@@ -275,9 +278,9 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         else:
             grad_norm = torch.zeros((), device=self.device)
-        names = TERMS
+        names = self.terms
         if adv is not None:
-            names = (*TERMS, *ADV_TERMS)
+            names = (*self.terms, *ADV_TERMS)
             zero = torch.zeros((), device=self.device)
             d_terms = dict.fromkeys(ADV_TERMS[1:], zero)
             if adv.trains_discriminator(self.step):
@@ -318,25 +321,47 @@ class Trainer:
                 self.adversarial_phase = name
                 self.progress.note(self, f"step {self.step}: adversarial phase: {name}")
         phase = self.phase_of(self.step)
+        if self.config.lr_decay:
+            self._decay_lr(phase)
         if phase != self.phase:
             self._enter_phase(phase)
             self.progress.note(
                 self,
-                f"step {self.step}: phase 2 (lr {self.config.finetune_lr}, encoder BN frozen)",
+                f"step {self.step}: phase 2 (lr {self.config.finetune_lr}"
+                + (", encoder BN frozen)" if self.recipe.freeze is not None else ")"),
             )
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' factor at ``step`` (0-based): 1, then over the last
+        ``lr_decay`` share of the steps linearly down to 1/n at the last of those n steps."""
+        steps = self.config.steps
+        n = round(self.config.lr_decay * steps)
+        return 1.0 if step < steps - n or n == 0 else (steps - step) / n
+
+    def _decay_lr(self, phase: int) -> None:
+        """Set every optimiser's learning rate for this step (``lr_decay``; a function of the
+        step alone, so a resumed run continues the same schedule)."""
+        factor = self.lr_factor(self.step)
+        base = self.config.lr if phase == 1 else self.config.finetune_lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = base * factor
+        if self.adversary is not None:
+            for group in self.adversary.optimizer.param_groups:
+                group["lr"] = self.adversary.lr * factor
 
     def _enter_phase(self, phase: int) -> None:
         self.phase = phase
         lr = self.config.lr if phase == 1 else self.config.finetune_lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.model.freeze_encoder_bn(phase == 2)
+        if self.recipe.freeze is not None:
+            self.recipe.freeze(self.model, phase == 2)
         self.net = self._wrap()
 
     def _wrap(self) -> torch.nn.Module:
         """The module the step calls: DDP (rebuilt when the trainable set changes) and/or
         ``torch.compile``; checkpoints and validation always use the plain model."""
-        net: torch.nn.Module = self.model
+        net: torch.nn.Module = self.recipe.wrap(self.model)
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             net = DistributedDataParallel(net, device_ids=ids)
@@ -461,6 +486,7 @@ class Trainer:
             "masks": self._masks_text(), "init": self.init_path,
             "precision": precision_name(self.amp_dtype),
             "clip_grad": c.clip_grad, "seed": c.seed, "hours": self.elapsed() / 3600,
+            **({"lr_decay": c.lr_decay} if c.lr_decay else {}),
             "images_seen": self.images_seen,
         }  # fmt: skip
         if self.adversary is not None:
@@ -476,6 +502,7 @@ class Trainer:
             "val_description": val,
             "val_protocol": protocol,
             "loss": self.loss_fn.describe(),
+            "title": self.recipe.title,
             "training": training,
             "command": self.command,
             "hardware": export.hardware(self.device, self.dist.world),
@@ -504,16 +531,18 @@ def _seed_everything(seed: int) -> None:
 
 
 def _build_model(
-    config: TrainConfig, loaded: state.LoadedState | None, device: torch.device
+    recipe: Recipe, config: TrainConfig, loaded: state.LoadedState | None, device: torch.device
 ) -> tuple[nn.Module, TrainConfig, str | None]:
     """(model in training mode on ``device``, the config with the model's keys, init path)."""
+    settle = recipe.settle or (lambda c, model: c)
     if loaded is not None and "model_config" in loaded.extra:
         # Resuming: the checkpoint's architecture (normalisation included) is the truth;
         # the init weights are neither needed nor downloaded again.
         arch, c = state.model_architecture(loaded)
-        config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
+        _check_architecture(recipe, arch.name, Setting("resume"), f" {loaded.path}")
+        config = with_model(config, recipe.settings_of(c))
         model = arch.build(c).to(device).train()
-        return model, replace(config, prior=c.prior), loaded.extra.get("init_path")
+        return model, settle(config, model), loaded.extra.get("init_path")
     init_path = None
     if config.init:
         try:
@@ -525,42 +554,22 @@ def _build_model(
                 model, _ = load_weights(path, device="cpu")
         except CheckpointError as exc:
             raise InitError(Setting("init"), f" {config.init}: {exc}") from None
-        if architecture_of(model).name != ARCHITECTURE:
-            raise InitError(
-                Setting("init"), f" {config.init}: a {architecture_of(model).name} model; "
-                f"the trainer trains {ARCHITECTURE} models",
-            )  # fmt: skip
-        c = model.config
-        config = with_model(config, c.depth, c.base_width, c.max_width_mult, c.resolution)
-        model.config = replace(c, resolution=config.size)
-        model = _with_prior(model, config.prior)
+        _check_architecture(recipe, architecture_of(model).name, Setting("init"), f" {config.init}")
+        config = with_model(config, recipe.settings_of(model.config))
+        model = recipe.adapt_init(model, config)
         init_path = str(path)
     else:
-        arch = get_architecture(ARCHITECTURE)
-        model = arch.build(
-            arch.config_from_dict(
-                {
-                    "depth": config.depth,
-                    "base_width": config.base_width,
-                    "max_width_mult": config.max_width_mult,
-                    "resolution": config.size,
-                    "prior": config.prior or "none",
-                }
-            )
-        )
-    return model.to(device).train(), replace(config, prior=model.config.prior), init_path
+        model = recipe.build(config)
+    return model.to(device).train(), settle(config, model), init_path
 
 
-def _with_prior(model: nn.Module, prior: str | None) -> nn.Module:
-    """The init model, gated with the smooth fill if ``prior`` asks for it."""
-    if prior is None or prior == model.config.prior:
-        return model
-    if prior == "smooth":
-        return add_smooth_prior(model)
-    raise ConfigError(
-        Setting("prior"), f" {prior} contradicts the ", Setting("init"),
-        f" model (prior {model.config.prior}): a learned gate cannot be dropped",
-    )  # fmt: skip
+def _check_architecture(recipe: Recipe, name: str, *where: str | Setting) -> None:
+    """The weights a run starts from must be of the network its ``arch`` trains."""
+    if name != recipe.architecture:
+        raise InitError(
+            *where, f": a {name} model; the trainer trains {recipe.architecture} models with ",
+            Setting("arch"), f" {recipe.name}",
+        )  # fmt: skip
 
 
 def _decodes(path: Path, c: TrainConfig) -> bool:

@@ -68,7 +68,8 @@ def build_metadata(info: dict[str, Any]) -> dict[str, str]:
         )
     return ModelInfo(
         name=info["name"],
-        summary=f"PConv U-Net fine-tuned/trained with pconv on {', '.join(info['data'])}.",
+        summary=f"{info.get('title', 'PConv U-Net')} fine-tuned/trained with pconv on "
+        f"{', '.join(info['data'])}.",
         licence=info["licence"],
         source=SOURCE,
         datasets=[],  # Hub dataset ids only; local folders go in "training"

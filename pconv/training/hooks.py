@@ -160,6 +160,7 @@ class Validation(Hook):
         scores, grid = evaluate(
             trainer.model, trainer.loss_fn, trainer.valset, trainer.device,
             trainer.config.batch_size, trainer.autocast() if trainer.amp_dtype else None,
+            trainer.recipe.outputs,
         )  # fmt: skip
         trainer.last_metrics = scores
         trainer.logger.scalars(trainer.step, {f"val/{k}": v for k, v in scores.items()})

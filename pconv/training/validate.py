@@ -8,6 +8,7 @@ logged must be a number: a validation image whose hole the model fills exactly h
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from torch import Tensor, nn
 from pconv.evaluation.metrics import finite_psnr, score_batch
 from pconv.holes import composite
 from pconv.io import save_image, to_uint8
-from pconv.losses import InpaintingLoss
 from pconv.training.data import ValSet
+from pconv.training.recipes import TrainingLoss, as_outputs
 
 #: Validation images shown in the grid (rows); columns: input, output, composite, truth.
 GRID_ROWS = 4
@@ -28,14 +29,18 @@ GRID_ROWS = 4
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    loss_fn: InpaintingLoss,
+    loss_fn: TrainingLoss,
     valset: ValSet,
     device: torch.device,
     batch_size: int,
     autocast: torch.autocast | None = None,
+    forward: Callable[[nn.Module, Tensor, Tensor], dict[str, Tensor]] | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """``({"l1", "psnr", "ssim", "loss"}, grid uint8 [H, W, 3])``; the model is put back in
-    training mode afterwards."""
+    training mode afterwards. ``forward(model, image, valid)`` gives the training outputs
+    (the recipe's; default: ``model(image, valid)`` is the prediction) the loss is taken of;
+    the metrics judge ``"output"``."""
+    forward = forward or (lambda m, image, valid: as_outputs(m(image, valid)))
     was_training = model.training
     model.eval()
     parts: list[dict[str, Tensor]] = []
@@ -46,9 +51,9 @@ def evaluate(
             image = valset.images[start : start + batch_size].to(device).float() / 255.0
             valid = valset.valid[start : start + batch_size].to(device)
             with autocast or nullcontext():
-                out = model(image, valid)
-            out = out.float()
-            terms = loss_fn(out, image, valid)
+                outputs = {k: v.float() for k, v in forward(model, image, valid).items()}
+            out = outputs["output"]
+            terms = loss_fn(outputs, image, valid)
             loss_sum += float(terms["total"]) * image.shape[0]
             count += image.shape[0]
             scores = score_batch(out, image, valid)
