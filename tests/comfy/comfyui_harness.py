@@ -33,7 +33,20 @@ INSTALL = "bash tests/comfy/install.sh"
 
 
 #: What a user's ``git clone`` into custom_nodes/ brings that the pack uses (no pip install).
-PACK_FILES = ("__init__.py", "pyproject.toml", "nodes", "pconv", "zoo", "workflows")
+PACK_FILES = (
+    "__init__.py",
+    "pyproject.toml",
+    "requirements.txt",
+    "LICENSE",
+    "nodes",
+    "pconv",
+    "zoo",
+    "example_workflows",
+)
+#: ComfyUI's template browser reads the UI workflows here; the API ones are beside them.
+UI_WORKFLOWS = REPO / "example_workflows"
+API_WORKFLOWS = UI_WORKFLOWS / "api"
+EXAMPLE_INPUTS = UI_WORKFLOWS / "input"
 
 
 def install_pack(target: Path) -> None:
@@ -366,7 +379,17 @@ class ComfyUIServer:
 
 
 def load_workflow(name: str) -> dict[str, Any]:
-    return json.loads((REPO / "workflows" / name).read_text())
+    """An API workflow of ``example_workflows/api/``."""
+    return json.loads((API_WORKFLOWS / name).read_text())
+
+
+def copy_example_inputs(base: Path) -> list[str]:
+    """The example workflows' input images into ComfyUI's ``input/``, as the docs say."""
+    names = []
+    for source in sorted(EXAMPLE_INPUTS.iterdir()):
+        shutil.copyfile(source, base / "input" / source.name)
+        names.append(source.name)
+    return names
 
 
 def copy_input(base: Path, source: Path, name: str | None = None) -> str:
