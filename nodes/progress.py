@@ -24,14 +24,19 @@ def progress_class(report: Report) -> type[tqdm]:
     class ComfyProgress(tqdm):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.pop("name", None)  # huggingface_hub's own keyword for its tqdm
+            # counted here: a disabled tqdm (no terminal, HF_HUB_DISABLE_PROGRESS_BARS) counts
+            # nothing, and ComfyUI's bar must move all the same
+            self._done = int(kwargs.get("initial") or 0)
+            self._size = int(kwargs.get("total") or 0)
             super().__init__(*args, **kwargs)
             self._report()
 
         def _report(self) -> None:
             with contextlib.suppress(Exception):  # a progress bar must never fail a download
-                report(int(self.n), int(self.total or 0))
+                report(self._done, self._size or int(self.total or 0))
 
         def update(self, n: float | None = 1) -> bool | None:
+            self._done += int(n or 0)
             shown = super().update(n)
             self._report()
             return shown

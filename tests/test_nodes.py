@@ -320,3 +320,14 @@ def test_progress_class_reports_a_real_download(hub, monkeypatch: pytest.MonkeyP
     assert seen and seen[-1] == (len(data), len(data)), seen[-3:]
     assert all(total == len(data) for _done, total in seen)
     assert [d for d, _t in seen] == sorted(d for d, _t in seen)
+
+
+def test_progress_class_counts_even_when_tqdm_is_disabled() -> None:
+    seen: list[tuple[int, int]] = []
+    bar = progress.progress_class(lambda done, total: seen.append((done, total)))(
+        total=100, disable=True, unit="B"
+    )
+    for _ in range(4):
+        bar.update(25)
+    bar.close()
+    assert seen[-1] == (100, 100) and (50, 100) in seen

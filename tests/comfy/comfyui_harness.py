@@ -180,8 +180,11 @@ def free_port() -> int:
 class ComfyUIServer:
     """One ComfyUI process; ``base`` is its ``--base-directory``."""
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
+    def __init__(
+        self, base: Path, port: int | None = None, env: dict[str, str | None] | None = None
+    ) -> None:
         self.base = base
+        self.extra_env = env or {}  # over the defaults of start(); None removes a variable
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = base / "comfyui.log"
@@ -205,6 +208,11 @@ class ComfyUIServer:
             TORCHVISION_WARN_WHEN_EXTENSION_LOADING_FAILS="",
         )
         env.pop("PYTHONPATH", None)
+        for key, value in self.extra_env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         args = [
             sys.executable,
             str(RUNNER),

@@ -436,11 +436,16 @@ def test_prefill_workflow_validates_up_to_the_checkpoint(
     pre-fill part runs."""
     prompt = load_workflow("pconv_prefill_diffusion.json")
     status, body = comfyui.queue(prompt)
-    assert status == 400, body
     loader = next(k for k, v in prompt.items() if v["class_type"] == "CheckpointLoaderSimple")
+    save = next(k for k, v in prompt.items() if v["class_type"] == "SaveImage")
     assert set(body["node_errors"]) == {loader}, body["node_errors"]
     [error] = body["node_errors"][loader]["errors"]
     assert error["type"] == "value_not_in_list" and "ckpt_name" in error["details"], error
+    assert body["node_errors"][loader]["dependent_outputs"] == [save]
+    if status == 200:  # this ComfyUI queues the outputs that validate: the pre-fill preview
+        entry = comfyui.wait(body["prompt_id"], timeout=300)
+        _ok(entry)
+        assert save not in entry["outputs"]
     needs_checkpoint = {loader}
     for _ in prompt:  # everything downstream of the checkpoint loader
         needs_checkpoint |= {
