@@ -1,48 +1,59 @@
 """pconv as a ComfyUI custom node pack.
 
-ComfyUI imports ``custom_nodes/<this repository>/__init__.py`` and calls ``comfy_entrypoint``.
-The nodes live in ``nodes/`` and are imported relatively: ComfyUI has its own top-level
-``nodes`` module, so nothing here is ever imported as ``nodes``.
+ComfyUI imports ``custom_nodes/<this pack>/__init__.py`` as a package (named after its folder's
+path) and calls ``comfy_entrypoint``. Everything of the pack is imported relative to that
+package, so it claims no generic top-level name in a process that every pack shares:
 
-The library itself (``pconv``, and the model ``zoo``) is used from this clone, so a plain
-``git clone`` into ``custom_nodes/`` works without ``pip install``: a finder serves exactly
-those two top-level names from this folder, nothing else of the repository (``tests``,
-``train``, ``demo`` ...) becomes importable, and ``sys.path`` is left alone.
+* ``nodes/`` is ``<pack>.nodes`` (ComfyUI has its own top-level ``nodes`` module);
+* the model zoo is ``<pack>.zoo`` (the zoo imports itself relatively): another pack that ships,
+  or puts on ``sys.path``, a ``zoo`` module of its own keeps it, before or after us;
+* the library is the one top-level name the pack takes, ``pconv``, its own distribution name
+  (its modules import each other as ``pconv.*``). It is loaded from this folder once, when
+  nothing has imported a ``pconv`` yet, by a plain module spec: no finder stays on
+  ``sys.meta_path`` and ``sys.path`` is left alone, so nothing else of the repository
+  (``tests``, ``train``, ``demo`` ...) becomes importable. A ``pconv`` imported before the pack
+  (a pip-installed copy) is used as it is, and the log says which one runs.
 
-Outside ComfyUI (pytest imports this file too, the repository root being a package to it) nothing
-happens at all.
+So a plain ``git clone`` into ``custom_nodes/``, or the Registry's archive that ComfyUI-Manager
+unpacks there, works without ``pip install`` of pconv. Outside ComfyUI (pytest imports this
+file too, the repository root being a package to it) nothing happens at all.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 _ROOT = Path(__file__).resolve().parent
-_PACKAGES = ("pconv", "zoo")
+_LIBRARY = "pconv"
 
 
-class _CloneFinder(importlib.abc.MetaPathFinder):
-    """Finds ``pconv`` and ``zoo`` in this clone, ahead of any other copy on ``sys.path``."""
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if path is not None or fullname not in _PACKAGES:
-            return None
-        return importlib.machinery.PathFinder.find_spec(fullname, [str(_ROOT)])
-
-
-def _use_this_clone() -> None:
-    if (_ROOT / "pconv" / "__init__.py").is_file() and not any(
-        isinstance(f, _CloneFinder) for f in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _CloneFinder())
+def _load_library() -> ModuleType:
+    """The ``pconv`` library the nodes run on: already imported, else this folder's copy."""
+    loaded = sys.modules.get(_LIBRARY)
+    if loaded is not None:
+        if not hasattr(loaded, "load_model"):
+            raise ImportError(
+                f"a module named {_LIBRARY!r} that is not the pconv library was imported before "
+                f"this pack ({getattr(loaded, '__file__', None)}); the pconv nodes need theirs"
+            )
+        return loaded
+    init = _ROOT / _LIBRARY / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        _LIBRARY, init, submodule_search_locations=[str(init.parent)]
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{init}: the pconv library is missing from this pack")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_LIBRARY] = module  # its submodules are then found through its __path__
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(_LIBRARY, None)
+        raise
+    return module
 
 
 def _inside_comfyui() -> bool:
@@ -51,7 +62,7 @@ def _inside_comfyui() -> bool:
 
 
 if _inside_comfyui():
-    _use_this_clone()
+    _load_library()
     from .nodes.extension import comfy_entrypoint
 
     __all__ = ["comfy_entrypoint"]

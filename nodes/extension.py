@@ -11,12 +11,14 @@ import pconv
 from pconv import threads
 from pconv.errors import PConvError
 
+from .. import zoo
 from . import model
+from .classical import PConvFill
 from .inpaint import PConvInpaint
 from .loader import PConvModelLoader
 from .masks import PConvMaskPreview
 
-NODES: list[type[io.ComfyNode]] = [PConvModelLoader, PConvInpaint, PConvMaskPreview]
+NODES: list[type[io.ComfyNode]] = [PConvModelLoader, PConvInpaint, PConvMaskPreview, PConvFill]
 
 
 class PConvExtension(ComfyExtension):
@@ -37,9 +39,11 @@ async def comfy_entrypoint() -> PConvExtension:
         log.warning("pconv nodes: %s; CPU threads left to ComfyUI", exc.describe())
         count = None
     log.info(
-        "pconv nodes: pconv %s from %s; models in %s; %s",
+        "pconv nodes: pconv %s from %s, its zoo from %s (as %s); models in %s; %s",
         pconv.__version__,
         Path(pconv.__file__).parent,
+        Path(zoo.__file__).parent,
+        zoo.__name__,
         ", ".join(model.folder_paths.get_folder_paths(model.FOLDER)),
         f"{count} CPU threads (PCONV_THREADS)" if count else "CPU threads left to ComfyUI",
     )

@@ -13,19 +13,21 @@ import logging
 import os
 from dataclasses import dataclass
 
+import comfy.utils
 import folder_paths
 import torch
 from comfy import model_management
 from torch import nn
 
-import pconv
 from pconv.architectures import training_resolution
+from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError
 from pconv.precision import DTYPES, PRECISIONS
-from zoo import resolve
-from zoo.registry import names
 
+from ..zoo.hub import resolve_entry, where_cached
+from ..zoo.registry import get_entry, names
 from .files import ModelFiles
+from .progress import progress_class
 
 log = logging.getLogger("pconv.comfyui")
 
@@ -116,6 +118,36 @@ class PConvModel:
         self.model.to(model_management.unet_offload_device())
 
 
+def fetch_zoo_model(name: str) -> str:
+    """The weights file of zoo model ``name``: packaged, cached, or downloaded now.
+
+    A first use downloads it into the Hugging Face cache (``HF_HUB_CACHE`` / ``HF_HOME``, or
+    ``~/.cache/huggingface/hub``; ``HF_HUB_OFFLINE=1`` forbids it) with the node's progress bar
+    counting the bytes, and the log says where the file went. Goes through the zoo of this
+    pack directly, never through pconv's model-source entry point: another copy of pconv, or
+    another pack's ``zoo`` module, must not decide which file this node loads.
+    """
+    entry = get_entry(name)
+    where = where_cached(entry)
+    bar: list[comfy.utils.ProgressBar] = []
+
+    def report(done: int, total: int) -> None:
+        if total <= 0:
+            return
+        if not bar:
+            bar.append(comfy.utils.ProgressBar(total))
+        bar[0].update_absolute(min(done, total), total)
+
+    if where == "-":
+        log.info("pconv: %s is not cached here; downloading it (%s)", name, entry.repo_id)
+    path = resolve_entry(entry, progress=progress_class(report))
+    if where == "-":
+        log.info("pconv: %s downloaded to %s", name, path)
+    else:
+        log.info("pconv: %s (%s) is %s", name, where, path)
+    return str(path)
+
+
 def load(name: str, precision: str = "auto") -> PConvModel:
     """A zoo name or a file from the ``inpaint`` folders -> a model on the offload device."""
     if precision not in PRECISIONS:
@@ -124,14 +156,15 @@ def load(name: str, precision: str = "auto") -> PConvModel:
     if path is not None:
         source = path
     elif name in zoo_names():
-        # through the zoo itself, not pconv's model-source entry point: a pack installed the
-        # way ComfyUI-Manager does it (no pip install of pconv) has no entry points
-        source = resolve(name)
+        # through this pack's zoo, not pconv's model-source entry point: a pack installed the
+        # way ComfyUI-Manager does it (no pip install of pconv) has no entry points, and an
+        # installed pconv's entry point would import whatever top-level `zoo` the process has
+        source = fetch_zoo_model(name)
     else:
         raise CheckpointError(
             f"{name!r} is neither a zoo model ({', '.join(zoo_names())}) nor a .safetensors file "
             f"in {', '.join(folder_paths.get_folder_paths(FOLDER))}"
         )
-    model = pconv.load_model(source, device=model_management.unet_offload_device())
+    model, _meta = load_weights(source, model_management.unet_offload_device())
     log.info("pconv: loaded %s (%s)", name, source)
     return PConvModel(model=model, name=name, source=str(source), precision=precision)

@@ -45,3 +45,8 @@ class InputError(PConvError):
 
 class CheckpointError(PConvError):
     """A weights file that is missing, corrupt or of the wrong architecture."""
+
+
+class MissingDependency(PConvError, ImportError):
+    """An optional library that the asked-for feature needs is not installed (OpenCV for the
+    mask generators); an ``ImportError`` too, so ``except ImportError`` still catches it."""

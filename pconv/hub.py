@@ -19,6 +19,7 @@ process that changes them later would otherwise be half-obeyed):
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -87,12 +88,15 @@ def download(
     cache: str | os.PathLike[str] | None = None,
     offline_only: bool | None = None,
     force: bool = False,
+    progress: type | None = None,
 ) -> Path:
     """The file, from the cache or downloaded, by the rules above; :class:`HubUnavailable`
     (with the client's reason in one line) when it cannot be had.
 
     ``offline_only``: None follows the environment; True never makes a request; False may
     (unless the environment is offline). ``force`` downloads again even if cached.
+    ``progress``: a ``tqdm`` subclass for the download's progress bar (the ComfyUI nodes pass
+    one that drives ComfyUI's own bar); ignored by a client too old to take one.
     """
     from huggingface_hub import hf_hub_download
 
@@ -103,6 +107,8 @@ def download(
     kwargs: dict[str, object] = {}
     if (url := endpoint()) is not None:
         kwargs["endpoint"] = url
+    if progress is not None and "tqdm_class" in inspect.signature(hf_hub_download).parameters:
+        kwargs["tqdm_class"] = progress
     try:
         return Path(
             hf_hub_download(

@@ -186,6 +186,6 @@ def configure(setting: ThreadSetting | str | None) -> int:
         import cv2
 
         cv2.setNumThreads(count)
-    except ImportError:  # pragma: no cover - a core dependency, but the library runs without
+    except ImportError:  # OpenCV is optional (the masks extra): torch alone is set
         pass
     return count

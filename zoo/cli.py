@@ -10,8 +10,9 @@ from pathlib import Path
 
 from pconv.checkpoint import WEIGHTS_NAME
 from pconv.cli import run_command
-from zoo.files import built_folder
-from zoo.registry import REGISTRY, get_entry
+
+from .files import built_folder
+from .registry import REGISTRY, get_entry
 
 #: licence of each upstream family's published weights
 LAYOUT_LICENCES = {"mmagic": "Apache-2.0", "naoto": "MIT", "keras": "MIT"}
@@ -28,7 +29,7 @@ def _detail(label: str, text: str) -> str:
 def _list(args: argparse.Namespace) -> int:
     """One line per model (name, resolution, weights licence, cache, Hub repo), then its source
     and its training data's terms: the licence alone does not say whether a product may use it."""
-    from zoo.hub import where_cached
+    from .hub import where_cached
 
     header = ("NAME", "RES", "LICENCE", "CACHED", "HUB REPO")
     entries = list(REGISTRY.values())
@@ -49,15 +50,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from zoo.hub import download
+    from .hub import download
 
     print(download(args.name, force=args.force))
     return 0
 
 
 def _build(args: argparse.Namespace) -> int:
-    from zoo.card import validate_folder
-    from zoo.upstream import build_entry
+    from .card import validate_folder
+    from .upstream import build_entry
 
     entry = get_entry(args.name)
     out = Path(args.output) if args.output else built_folder(entry.name)
@@ -70,8 +71,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from zoo.card import write_folder
-    from zoo.convert import convert_file
+    from .card import write_folder
+    from .convert import convert_file
 
     entry = get_entry(args.name) if args.name else None
     resolution = args.resolution or (entry.resolution if entry else None)
@@ -91,7 +92,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from zoo.publish import publish
+    from .publish import publish
 
     result = publish(
         Path(args.path),

@@ -9,7 +9,8 @@ from pathlib import Path
 from pconv.checkpoint import WEIGHTS_NAME, inspect_weights
 from pconv.errors import CheckpointError
 from pconv.files import sha256_file, write_text
-from zoo.registry import ZooError
+
+from .registry import ZooError
 
 SHA256_SUFFIX = ".sha256"
 

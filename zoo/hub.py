@@ -17,7 +17,8 @@ from pathlib import Path
 from pconv import hub
 from pconv.files import sha256_file
 from pconv.hub import HubUnavailable
-from zoo.files import (
+
+from .files import (
     built_folder,
     evict_hub_file,
     read_sha256_sidecar,
@@ -25,7 +26,7 @@ from zoo.files import (
     verify_weights,
     weights_in,
 )
-from zoo.registry import ModelEntry, ZooError, get_entry, is_registered, names
+from .registry import ModelEntry, ZooError, get_entry, is_registered, names
 
 log = logging.getLogger("zoo")
 
@@ -34,12 +35,19 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
 def hub_file(
-    repo_id: str, filename: str, revision: str, *, sha256: str | None = None, force: bool = False
+    repo_id: str,
+    filename: str,
+    revision: str,
+    *,
+    sha256: str | None = None,
+    force: bool = False,
+    progress: type | None = None,
 ) -> Path:
     """Download (or find in the cache) one file and verify it; :class:`HubUnavailable` if the
-    Hub cannot provide it, :class:`ZooError` (after evicting it) if it is not what it should be."""
+    Hub cannot provide it, :class:`ZooError` (after evicting it) if it is not what it should be.
+    ``progress``: a ``tqdm`` subclass for the download (:func:`pconv.hub.download`)."""
     try:
-        path = hub.download(repo_id, filename, revision, force=force)
+        path = hub.download(repo_id, filename, revision, force=force, progress=progress)
     except HubUnavailable:
         remove_incomplete(hub.cache_dir(), repo_id)
         raise
@@ -60,7 +68,7 @@ def cached_hub_file(entry: ModelEntry) -> Path | None:
 
 def packaged_path(entry: ModelEntry) -> Path:
     assert entry.packaged is not None
-    return Path(str(resources.files("zoo").joinpath("weights", entry.packaged)))
+    return Path(str(resources.files(__package__).joinpath("weights", entry.packaged)))
 
 
 def built_file(entry: ModelEntry) -> Path | None:
@@ -87,15 +95,23 @@ def _resolve_packaged(entry: ModelEntry) -> Path:
     return path
 
 
-def resolve_entry(entry: ModelEntry, *, force: bool = False, build: bool = True) -> Path:
-    """The entry's weights: packaged, Hub (cache or download), local build, or a new build."""
+def resolve_entry(
+    entry: ModelEntry, *, force: bool = False, build: bool = True, progress: type | None = None
+) -> Path:
+    """The entry's weights: packaged, Hub (cache or download), local build, or a new build.
+    ``progress``: a ``tqdm`` subclass for a Hub download's progress bar."""
     if entry.packaged is not None:
         return _resolve_packaged(entry)
     reasons = []
     if entry.repo_id is not None:
         try:
             return hub_file(
-                entry.repo_id, entry.filename, entry.revision, sha256=entry.sha256, force=force
+                entry.repo_id,
+                entry.filename,
+                entry.revision,
+                sha256=entry.sha256,
+                force=force,
+                progress=progress,
             )
         except HubUnavailable as exc:
             reasons.append(str(exc))
@@ -110,7 +126,7 @@ def resolve_entry(entry: ModelEntry, *, force: bool = False, build: bool = True)
             f"({reasons[0] if reasons else 'no Hub copy'})."
             f" Run `python -m zoo download {entry.name}` once with internet access."
         )
-    from zoo.upstream import build_entry
+    from .upstream import build_entry
 
     log.warning(
         "%s: Hub copy unavailable (%s); building it from %s",

@@ -9,9 +9,10 @@ from pathlib import Path
 from pconv import hub
 from pconv.checkpoint import WEIGHTS_NAME
 from pconv.files import sha256_file, write_text
-from zoo.card import CARD_NAME, CONFIG_NAME, LICENCE_NAME, folder_from_weights, validate_folder
-from zoo.files import weights_in
-from zoo.registry import ZooError
+
+from .card import CARD_NAME, CONFIG_NAME, LICENCE_NAME, folder_from_weights, validate_folder
+from .files import weights_in
+from .registry import ZooError
 
 #: What a Hub repository of ours holds; LICENSE only where the licence has a text (not "other").
 UPLOADED = (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME, LICENCE_NAME)

@@ -14,10 +14,11 @@ from hashlib import sha256
 from pathlib import Path
 
 from pconv.files import atomic_open
-from zoo.card import write_folder
-from zoo.convert import convert_file
-from zoo.files import check_sha256, upstream_cache
-from zoo.registry import ModelEntry, Upstream, ZooError
+
+from .card import write_folder
+from .convert import convert_file
+from .files import check_sha256, upstream_cache
+from .registry import ModelEntry, Upstream, ZooError
 
 log = logging.getLogger("zoo")
 

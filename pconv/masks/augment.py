@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pconv.masks.core import REFERENCE_SIZE, Seed, as_rng
+from pconv.masks.opencv import cv2
 
 
 @dataclass(frozen=True)

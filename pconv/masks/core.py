@@ -11,10 +11,10 @@ from bisect import bisect_left
 from itertools import pairwise
 from typing import TypeAlias
 
-import cv2
 import numpy as np
 
 from pconv.errors import InputError
+from pconv.masks.opencv import cv2
 
 #: Edges of the paper's hole-to-image ratio buckets: (0.01, 0.1], (0.1, 0.2], ... (0.5, 0.6].
 BUCKET_EDGES: tuple[float, ...] = (0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)

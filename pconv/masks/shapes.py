@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from pconv.masks.core import MaskGenerator, nudge_ratio
+from pconv.masks.opencv import cv2
 
 # Mean hole ratio that CellularGenerator's rule leaves from an initial fill probability p
 # (measured: 300 runs each on a 64-cell grid, 4 iterations; spread about +-0.03). Used to

@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import count, islice, pairwise
 
-import cv2
 import numpy as np
 
 from pconv.errors import InputError
 from pconv.masks.core import MaskGenerator, hole_ratio
+from pconv.masks.opencv import cv2
 
 #: One primitive: a function drawing it onto a ``uint8`` canvas (1 = hole) in place, and an
 #: upper bound of the pixels it can cover (lets target mode skip most pixel counts).

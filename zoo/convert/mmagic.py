@@ -36,8 +36,8 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from zoo.convert.common import Layer, UpstreamNet, batch_norm
-from zoo.registry import ZooError
+from ..registry import ZooError
+from .common import Layer, UpstreamNet, batch_norm
 
 LAYOUT = "mmagic"
 NESTINGS = ("state_dict",)

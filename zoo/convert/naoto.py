@@ -26,8 +26,9 @@ import torch
 from torch import Tensor
 
 from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
-from zoo.convert.common import Layer, UpstreamNet, batch_norm
-from zoo.registry import ZooError
+
+from ..registry import ZooError
+from .common import Layer, UpstreamNet, batch_norm
 
 LAYOUT = "naoto"
 NESTINGS = ("model", "state_dict")
