@@ -1,6 +1,7 @@
 """pconv: image inpainting with partial convolutions (Liu et al., ECCV 2018)."""
 
 from pconv.checkpoint import load_weights, read_metadata, save_model
+from pconv.deepgin import DeepGIN, DeepGINConfig
 from pconv.errors import CheckpointError, InputError, PConvError
 from pconv.inpaint import inpaint, pick_device
 from pconv.layer import PartialConv2d
@@ -11,6 +12,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",
+    "DeepGIN",
+    "DeepGINConfig",
     "InputError",
     "PConvError",
     "PConvUNet",
