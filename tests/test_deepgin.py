@@ -262,12 +262,15 @@ def test_pconv_inpaint_cli_runs_a_saved_compact_model(tmp_path, photos):
     proc = subprocess.run(
         [sys.executable, "-m", "pconv", "inpaint", str(tmp_path / "in.png"),
          "--mask", str(tmp_path / "mask.png"), "--model", str(path),
-         "-o", str(tmp_path / "out.png"), "--device", "cpu"],
+         "-o", str(tmp_path / "out.png"), "--device", "cpu", "--strategy", "crop"],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"))
     assert np.array_equal(out[hole == 0], photo[hole == 0])
+    expected = pconv.inpaint(photo, hole > 0, pconv.load_model(path), device="cpu",
+                             strategy="crop")  # fmt: skip
+    assert np.array_equal(out, expected)  # the flag reached pconv.inpaint
 
 
 # -- the loss --------------------------------------------------------------------------------
