@@ -430,3 +430,15 @@ def test_the_deepgin_recipe_pairs_each_image_with_one_of_each():
     assert 0.05 < ratios[:, 2].mean() < 0.65  # cellular blobs
     other = sampler.stack_each(np.random.default_rng(6))
     assert not np.array_equal(stack, other)
+
+
+def test_zoo_folder_and_card_take_it_like_the_unet(saved, tmp_path):
+    """The zoo's Hub folder, config.json and card come from the registry, no special case."""
+    from zoo.card import validate_folder, write_folder
+
+    model, _ = saved
+    folder = write_folder(model, tmp_path / "hub", metadata={"name": "dg", "licence": "MIT"})
+    config = validate_folder(folder)
+    assert config["architecture"] == "deepgin"
+    card = (folder / "README.md").read_text()
+    assert "`deepgin`" in card and "SPD blocks" in card
