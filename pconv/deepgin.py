@@ -223,9 +223,14 @@ class SelfAttention(nn.Module):
         b, _, h, w = x.shape
         q, k, v = (f(x).flatten(2).transpose(1, 2) for f in (self.query, self.key, self.value))
         # The fused kernel never holds the (HW)^2 matrix: 64x64 positions at 512 px input
-        # would otherwise take 1 GB a sample.
-        o = F.scaled_dot_product_attention(q[:, None], k[:, None], v[:, None], scale=1.0)[:, 0]
-        return x + self.gamma * self.out(o.transpose(1, 2).reshape(b, -1, h, w))
+        # would otherwise take 1 GB a sample. Unscaled logits are sums of C/r products, which
+        # can overflow fp16: the attention itself always runs in fp32.
+        with torch.autocast(x.device.type, enabled=False):
+            o = F.scaled_dot_product_attention(
+                q.float()[:, None], k.float()[:, None], v.float()[:, None], scale=1.0
+            )[:, 0]
+        o = o.to(q.dtype).transpose(1, 2).reshape(b, -1, h, w)
+        return x + self.gamma * self.out(o)
 
 
 class CoarseGenerator(nn.Module):
@@ -416,7 +421,7 @@ DEEPGIN = register_architecture(
         resolution=lambda config: config.resolution,
         describe=_describe,
         strategy=lambda config: config.strategy,
-        # bf16/fp16: the softmax of SA runs inside SDPA, which keeps fp32 accumulators.
+        # bf16/fp16: autocast everywhere but the attention, which runs in fp32.
         precisions=("fp32", "bf16", "fp16"),
     )
 )

@@ -442,3 +442,14 @@ def test_zoo_folder_and_card_take_it_like_the_unet(saved, tmp_path):
     assert config["architecture"] == "deepgin"
     card = (folder / "README.md").read_text()
     assert "`deepgin`" in card and "SPD blocks" in card
+
+
+def test_runs_under_bf16_autocast_with_fp32_attention(saved, photos):
+    model, _ = saved
+    photo = photos["chelsea"][:64, :64]
+    hole = np.zeros((64, 64), bool)
+    hole[10:40, 20:50] = True
+    out = pconv.inpaint(photo, hole, model, device="cpu", dtype="bf16")
+    assert np.array_equal(out[~hole], photo[~hole])
+    ref = pconv.inpaint(photo, hole, model, device="cpu")
+    assert np.abs(out.astype(int) - ref.astype(int)).mean() < 8  # same fill, bf16's rounding
