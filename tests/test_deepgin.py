@@ -35,6 +35,9 @@ from pconv.masks import MASK_RECIPES, MaskSampler, get_generator, hole_ratio, pa
 
 TINY = DeepGINConfig(base_width=8, coarse_blocks=1, refine_blocks=2, resolution=32)
 
+# Small convolutions: threads only contend (the shared CI and dev machines are busy).
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _randomise(model: nn.Module, seed: int = 0) -> nn.Module:
     """Non-trivial weights everywhere, the attention gammas included (they start at 0)."""
