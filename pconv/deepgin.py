@@ -222,7 +222,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
         q, k, v = (f(x).flatten(2).transpose(1, 2) for f in (self.query, self.key, self.value))
-        # The fused kernel never holds the (HW)^2 matrix: 64x64 positions at 512 px input
+        # The fused kernels do not hold the (HW)^2 matrix: 64x64 positions at 512 px input
         # would otherwise take 1 GB a sample. Unscaled logits are sums of C/r products, which
         # can overflow fp16: the attention itself always runs in fp32.
         with torch.autocast(x.device.type, enabled=False):
