@@ -24,7 +24,7 @@ hole pixels are set to zero before any of this runs.
 That is the ``"crop"`` strategy. ``strategy="subsample"`` is DeepGIN's (Li et al., AIM 2020)
 for images larger than the training size ``R``: with ``k = ceil(long side / R)``, the image
 (reflect-padded to multiples of ``k``) is cut into the ``k * k`` sub-images of every ``k``-th
-pixel (offsets ``(i, j)``), which are completed in one batch, put back by the reverse
+pixel (offsets ``(i, j)``), which are completed in batches of four, put back by the reverse
 sub-sampling, and the known pixels pasted over the result. Each sub-image sees the whole
 picture at about the training size, at the cost of aliasing and of holes only ``1/k`` their
 size. The default is the architecture's (:func:`pconv.architectures.default_strategy`).
