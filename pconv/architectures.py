@@ -47,6 +47,10 @@ class Architecture:
     #: does ``predict`` return a gate to the smooth fill (inference then upscales only the
     #: prediction and gate, and computes the fill at full resolution)?
     gated: Callable[[Any], bool] = lambda config: False
+    #: :func:`pconv.inpaint`'s default test-time strategy for large images (its
+    #: ``STRATEGIES``): ``"crop"`` (context crops around hole clusters) or ``"subsample"``
+    #: (DeepGIN's: every k-th pixel into sub-images of the training size, regrouped)
+    strategy: Callable[[Any], str] = lambda config: "crop"
     #: what it may run in (pconv.precision's names); inference refuses the others
     precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
@@ -129,6 +133,11 @@ def training_resolution(model: nn.Module) -> int:
 def is_gated(model: nn.Module) -> bool:
     """Whether the model blends its prediction with the smooth fill through a gate."""
     return architecture_of(model).gated(unwrap(model).config)
+
+
+def default_strategy(model: nn.Module) -> str:
+    """The test-time strategy :func:`pconv.inpaint` uses for the model unless told."""
+    return architecture_of(model).strategy(unwrap(model).config)
 
 
 def check_precision(model: nn.Module, precision: str) -> None:

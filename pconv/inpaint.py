@@ -20,6 +20,14 @@ Strategy for any image size (a model trained at ``R`` = 256 or 512 pixels):
 
 Known pixels come back bit-for-bit unchanged, and nothing depends on what the holes held:
 hole pixels are set to zero before any of this runs.
+
+That is the ``"crop"`` strategy. ``strategy="subsample"`` is DeepGIN's (Li et al., AIM 2020)
+for images larger than the training size ``R``: with ``k = ceil(long side / R)``, the image
+(reflect-padded to multiples of ``k``) is cut into the ``k * k`` sub-images of every ``k``-th
+pixel (offsets ``(i, j)``), which are completed in batches of four, put back by the reverse
+sub-sampling, and the known pixels pasted over the result. Each sub-image sees the whole
+picture at about the training size, at the cost of aliasing and of holes only ``1/k`` their
+size. The default is the architecture's (:func:`pconv.architectures.default_strategy`).
 """
 
 from __future__ import annotations
@@ -34,7 +42,13 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from pconv.architectures import check_precision, input_multiple, is_gated, training_resolution
+from pconv.architectures import (
+    check_precision,
+    default_strategy,
+    input_multiple,
+    is_gated,
+    training_resolution,
+)
 from pconv.errors import InputError
 from pconv.holes import binarise, composite, fit_to_image, nothing_to_fill, refuse_full
 from pconv.io import hole_to_valid
@@ -354,10 +368,54 @@ def _jobs(hole: Tensor, res: int) -> list[_Job]:
     return jobs
 
 
-def _inpaint_one(
+#: The test-time strategies of :func:`inpaint` (see the module's docstring).
+STRATEGIES = ("crop", "subsample")
+#: Sub-images completed in one model call by the sub-sampling strategy (bounds the memory).
+SUBSAMPLE_BATCH = 4
+
+
+def subsample_factor(size: tuple[int, int], res: int) -> int:
+    """``k``: the smallest step that brings the long side of ``size`` down to ``res``."""
+    return max(1, math.ceil(max(size) / res))
+
+
+def _inpaint_subsampled(
     model: nn.Module, image: Tensor, hole: Tensor, device: torch.device, amp: torch.dtype | None
 ) -> Tensor:
+    """DeepGIN's strategy on one image ``[3,H,W]`` with its hole map ``[H,W]``."""
+    h, w = hole.shape
+    k = subsample_factor((h, w), training_resolution(model))
+    known = torch.where(hole, torch.zeros(()), image)  # holes zeroed: hole-agnostic
+    valid = hole_to_valid(hole)[None, None]
+    pad_h, pad_w = (-h) % k, (-w) % k
+    x, v = _reflect_pad(known[None], pad_h, pad_w), _reflect_pad(valid, pad_h, pad_w)
+    offsets = [(i, j) for i in range(k) for j in range(k)]
+    subs = torch.cat([x[..., i::k, j::k] for i, j in offsets])
+    sub_valid = torch.cat([v[..., i::k, j::k] for i, j in offsets])
+    filled = torch.cat(
+        [
+            _run_model(model, subs[n : n + SUBSAMPLE_BATCH], sub_valid[n : n + SUBSAMPLE_BATCH],
+                       device, amp)
+            for n in range(0, len(offsets), SUBSAMPLE_BATCH)
+        ]
+    )  # fmt: skip
+    regrouped = torch.empty_like(x)
+    for n, (i, j) in enumerate(offsets):
+        regrouped[0, :, i::k, j::k] = filled[n]
+    return composite(image, regrouped[0, :, :h, :w], hole)
+
+
+def _inpaint_one(
+    model: nn.Module,
+    image: Tensor,
+    hole: Tensor,
+    device: torch.device,
+    amp: torch.dtype | None,
+    strategy: str = "crop",
+) -> Tensor:
     """One image ``[3,H,W]`` with its hole map ``[H,W]``."""
+    if strategy == "subsample":
+        return _inpaint_subsampled(model, image, hole, device, amp)
     res = training_resolution(model)
     h, w = hole.shape
     result = torch.where(hole, torch.zeros(()), image)  # holes zeroed: hole-agnostic
@@ -385,6 +443,7 @@ def inpaint(
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     resize_mask_to_image: bool = False,
+    strategy: str | None = None,
 ) -> object:
     """Fill the masked region of ``image`` with ``model``.
 
@@ -399,6 +458,8 @@ def inpaint(
         device: ``"auto"`` (default: CUDA, MPS, CPU), or any torch device.
         dtype: ``None``/``"fp32"``, ``"bf16"`` or ``"fp16"`` (autocast).
         resize_mask_to_image: resize a mask of another size (nearest) instead of refusing it.
+        strategy: ``"crop"`` (context crops around the holes) or ``"subsample"`` (DeepGIN's
+            sub-images of every k-th pixel); ``None``: the architecture's default.
 
     Returns the same kind of object as ``image``: known pixels unchanged, holes filled. Masks
     follow :mod:`pconv.holes`: an empty mask returns a copy; a mask that covers the whole image
@@ -407,6 +468,8 @@ def inpaint(
     images, kind = _image_to_tensor(image)
     holes = _mask_to_tensor(mask)
     b, _, h, w = images.shape
+    if strategy is not None and strategy not in STRATEGIES:
+        raise InputError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     holes = fit_to_image(holes, (h, w), resize=resize_mask_to_image)
     if holes.shape[0] not in (1, b):
         raise InputError(f"{holes.shape[0]} masks for {b} images (give one, or one per image)")
@@ -415,6 +478,7 @@ def inpaint(
     dev = pick_device(device)
     amp = _autocast_dtype(dtype, dev)
     check_precision(model, precision_name(amp))
+    strategy = strategy or default_strategy(model)
     was_training = model.training
     model.eval()
     if next(model.parameters()).device != dev:
@@ -424,7 +488,7 @@ def inpaint(
             [
                 images[i]
                 if nothing_to_fill(holes[i])
-                else _inpaint_one(model, images[i], holes[i], dev, amp)
+                else _inpaint_one(model, images[i], holes[i], dev, amp, strategy)
                 for i in range(b)
             ]
         )

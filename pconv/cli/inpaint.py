@@ -25,7 +25,7 @@ from tqdm import tqdm
 from pconv.cli import FLAGS, add_threads_argument
 from pconv.errors import InputError, PConvError
 from pconv.holes import fit_to_image, nothing_to_fill
-from pconv.inpaint import inpaint
+from pconv.inpaint import STRATEGIES, inpaint
 from pconv.io import (
     DEFAULT_MAX_PIXELS,
     QUALITY_FORMATS,
@@ -109,6 +109,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="compute precision (autocast); default %(default)s",
     )
     add_threads_argument(p)
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        help="how a photo larger than the model's training size is worked on: context crops "
+        "around the holes (crop), or DeepGIN's sub-images of every k-th pixel (subsample); "
+        "default: the model's own (crop for the U-Net, subsample for DeepGIN)",
+    )
     p.set_defaults(run=run)
 
 
@@ -173,6 +180,7 @@ def _fill(
         device=args.device,
         dtype=args.dtype,
         resize_mask_to_image=args.resize_mask,
+        strategy=args.strategy,
     )
     save_image(np.asarray(result), output, quality=args.quality, metadata=metadata)
     return "filled"

@@ -49,6 +49,12 @@ GENERATORS: dict[str, Callable[..., MaskGenerator]] = {
     "folder": MaskFolder,
 }
 
+#: Named mixes: a recipe name stands for its whole mix wherever a mix is read (``--masks
+#: deepgin``). DeepGIN (Li et al., AIM 2020) trains on rectangles of 30-70 % of each side,
+#: DeepFillv2's free-form strokes and cellular-automata blobs, each image paired with one of
+#: each (:meth:`MaskSampler.draw_each`); drawn one a sample, the mix gives them equal shares.
+MASK_RECIPES: dict[str, str] = {"deepgin": "rect:1,freeform:1,cellular:1"}
+
 #: A near miss this close to the target (as a factor) is fixed by even growth / shrinkage;
 #: further off, the draw is redone so that strokes keep their own widths.
 NUDGE_FACTOR = 1.6
@@ -160,7 +166,10 @@ def _name(generator: str | MaskGenerator) -> str:
 
 def parse_mix(mix: str | Mapping[str, float] | Sequence[str]) -> dict[str, float]:
     """Generator weights from ``"freeform:2,lama-thick:1,rect"`` (weight 1 when left out),
-    a ``{name: weight}`` mapping, or a list of names. Names and weights are checked."""
+    a recipe name of :data:`MASK_RECIPES` (``"deepgin"``), a ``{name: weight}`` mapping, or
+    a list of names. Names and weights are checked."""
+    if isinstance(mix, str) and mix.strip().lower() in MASK_RECIPES:
+        mix = MASK_RECIPES[mix.strip().lower()]
     if isinstance(mix, str):
         weights: dict[str, float] = {}
         for item in filter(None, (part.strip() for part in mix.split(","))):
@@ -180,7 +189,8 @@ def parse_mix(mix: str | Mapping[str, float] | Sequence[str]) -> dict[str, float
     for name, weight in weights.items():
         if name not in GENERATORS:
             raise InputError(
-                f"unknown mask generator {name!r} (choose from {', '.join(GENERATORS)})"
+                f"unknown mask generator {name!r} (choose from {', '.join(GENERATORS)}, "
+                f"or a recipe: {', '.join(MASK_RECIPES)})"
             )
         if not (math.isfinite(weight) and weight > 0):
             raise InputError(f"mask generator {name!r}: weight must be > 0, got {weight}")
@@ -302,6 +312,32 @@ class MaskSampler(WorkerSeeded):
             margin=self.margin,
         )
         return name, hole
+
+    def draw_each(
+        self, rng: np.random.Generator, size: Size | None = None
+    ) -> list[tuple[str, np.ndarray]]:
+        """One mask of *each* generator of the mix, in the mix's order (weights are ignored):
+        DeepGIN's pairing of every training image with one mask of each kind. The bucket and
+        border rules apply to each, as in :meth:`draw`; :meth:`stack_each` gives an array."""
+        masks = []
+        for name in self._names:
+            bucket = (
+                None if self.buckets is None else self.buckets[int(rng.integers(len(self.buckets)))]
+            )
+            hole = sample_mask(
+                self.generators[name],
+                self.size if size is None else size,
+                rng,
+                bucket,
+                self.border,
+                margin=self.margin,
+            )
+            masks.append((name, hole))
+        return masks
+
+    def stack_each(self, rng: np.random.Generator, size: Size | None = None) -> np.ndarray:
+        """:meth:`draw_each` as one bool ``[K, H, W]`` array (K = generators in the mix)."""
+        return np.stack([hole for _, hole in self.draw_each(rng, size)])
 
     def __call__(self, size: Size | None = None) -> np.ndarray:
         """One mask (bool ``[H, W]``, True = hole)."""
