@@ -1,28 +1,30 @@
-"""``python -m train --arch``: the training recipes (pconv.training.recipes), seed 002's GAN
-with partial convolutions trained for real on real photographs (tiny widths, 64 px), exact
-resume, export and loading; ``--arch deepgin`` where its network is not installed."""
+"""``python -m train --arch``: the training recipes (pconv.training.recipes); seed 002's GAN
+with partial convolutions and seed 004's DeepGIN (compact) trained for real on real photographs
+(tiny widths, 64 px), exact resume, export and loading; DeepGIN's two loss stages and its
+masks (one of each kind per image); ``--arch deepgin`` where its network is not installed."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
-import types
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
+from torch.utils.data import default_collate
 from train_fixtures import TINY
 
 import pconv
-from pconv.architectures import ARCHITECTURES, Architecture
+from pconv.deepgin import DeepGIN, DeepGINConfig
 from pconv.gan_pconv import GanPConvConfig, GanPConvGenerator
+from pconv.losses.deepgin import DEEPGIN_TERMS, DeepGINLossWeights, deepgin_loss
 from pconv.training import state
 from pconv.training.config import ADVERSARIAL_DEFAULTS, dump_toml, load_toml, resolve
+from pconv.training.data import TrainImages, collate, load_crop, training_masks
 from pconv.training.engine import Trainer
 from pconv.training.errors import ConfigError, InitError
 from pconv.training.logs import read_metrics
@@ -210,111 +212,171 @@ def test_gan_pconv_resume_is_bit_identical(photo_dir, tmp_path):
     assert ADVERSARIAL_DEFAULTS["global-local"]["adv_weight"] == 1 / 2000
 
 
-# -- a network that trains from several outputs (DeepGIN's interface) --------------------------
+# -- seed 004: DeepGIN, the real network and loss ----------------------------------------------
+
+HAS_STLPIPS = importlib.util.find_spec("stlpips_pytorch") is not None
+#: the compact DeepGIN at 64 px, 2 images x 3 masks a step; its perceptual terms on the offline
+#: ST-LPIPS trunk (its default) where the wheel is installed
+DEEPGIN = {
+    **{k: v for k, v in GAN.items() if k not in ("arch", "base_width")},
+    "preset": "deepgin-compact",
+    "perceptual": "stlpips-vgg16" if HAS_STLPIPS else "none",
+}
+#: 4 steps: the L1 warm-up for step 1, then the main stage with the discriminators
+STAGES = {"steps": 4, "adv_warmup": 0.25, "ckpt_every": 2, "val_every": 4}
 
 
-@dataclass(frozen=True)
-class _StandInConfig:
-    width: int = 8
-    resolution: int = 256
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> _StandInConfig:
-        return cls(**data)
-
-
-class _StandInGIN(nn.Module):
-    """Two stages and a x4 low-resolution output, as pconv.deepgin's interface has them: a
-    stand-in for that module (built elsewhere), so that its recipe is exercised here."""
-
-    def __init__(self, config: _StandInConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.coarse = nn.Conv2d(4, 3, 3, padding=1)
-        self.refine = nn.Conv2d(4, config.width, 3, padding=1)
-        self.out = nn.Conv2d(config.width, 3, 1)
-
-    def forward_train(self, image: torch.Tensor, valid: torch.Tensor) -> dict[str, torch.Tensor]:
-        x = torch.where(valid > 0.5, image, torch.zeros(()))
-        coarse = torch.sigmoid(self.coarse(torch.cat([x, valid], 1)))
-        mixed = valid * image + (1 - valid) * coarse
-        output = torch.sigmoid(self.out(torch.relu(self.refine(torch.cat([mixed, valid], 1)))))
-        return {"coarse": coarse, "output": output, "low_res": F.avg_pool2d(output, 4)}
-
-    def forward(self, image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        return self.forward_train(image, valid)["output"]
-
-    def predict(self, image: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.forward(image, valid), None
-
-
-class _StandInLoss(nn.Module):
-    TERMS = ("coarse_l1", "output_l1", "low_res_l1")
-
-    def __init__(self, features=None) -> None:
-        super().__init__()
-        self.features = features
-
-    def forward(self, outputs, image, valid) -> dict[str, torch.Tensor]:
-        terms = {
-            "coarse_l1": (outputs["coarse"] - image).abs().mean(),
-            "output_l1": (outputs["output"] - image).abs().mean(),
-            "low_res_l1": (outputs["low_res"] - F.avg_pool2d(image, 4)).abs().mean(),
-        }
-        return {**terms, "total": sum(terms.values())}
-
-    def describe(self) -> dict:
-        return {"loss": "stand-in", "backbone": {"name": "none", "faithful": True}}
-
-
-@pytest.fixture
-def stand_in_deepgin(monkeypatch):
-    network = types.ModuleType("pconv.deepgin")
-    network.CONFIGS = {"paper": _StandInConfig(width=8), "compact": _StandInConfig(width=4)}
-    loss = types.ModuleType("pconv.losses.deepgin")
-    loss.DeepGINLoss, loss.TERM_NAMES = _StandInLoss, _StandInLoss.TERMS
-    monkeypatch.setitem(sys.modules, "pconv.deepgin", network)
-    monkeypatch.setitem(sys.modules, "pconv.losses.deepgin", loss)
-    arch = Architecture(
-        name="deepgin", config_type=_StandInConfig, module_type=_StandInGIN, build=_StandInGIN,
-        recognise=lambda meta: False, multiple=lambda c: 4, resolution=lambda c: c.resolution,
-        describe=lambda c: "a stand-in with DeepGIN's outputs",
+def test_deepgin_recipe_builds_the_network_and_loss_of_its_modules(photo_dir):
+    """The recipe's defaults, the DeepGINConfig presets, and the loss of
+    pconv.losses.deepgin in its two stages, recomputed here from deepgin_loss."""
+    config = resolve({}, {"data": ["a"], "arch": "deepgin"})
+    assert (config.preset, config.adversarial, config.adv_warmup, config.lr_decay) == (
+        "deepgin-256", "multiscale-patch", 0.1, 0.5,
     )  # fmt: skip
-    monkeypatch.setitem(ARCHITECTURES, "deepgin", arch)
-    return arch
+    assert (config.masks, config.mask_pairing, config.perceptual) == (
+        "deepgin", "each", "stlpips-vgg16",
+    )  # fmt: skip
+    assert config.warmup_steps == 20_000  # 10 % of the paper preset's 200k
+    recipe = get_recipe("deepgin")
+    paper = DeepGINConfig.from_dict(recipe.model_config(config))
+    assert paper == DeepGINConfig.paper(resolution=256)  # not built: 42.9 M parameters
+    mine = resolve({}, {"data": ["a"], **DEEPGIN, "perceptual": "none", "steps": 4})
+    model = recipe.build(mine)
+    assert isinstance(model, DeepGIN) and model.config == DeepGINConfig.compact(resolution=64)
+    loss = recipe.loss(mine)
+    assert loss.terms == DEEPGIN_TERMS and loss.key is None
+    # without a feature extractor the main stage has no perceptual or style term, and says so
+    record = loss.describe()
+    assert record["weights"] == {**asdict(DeepGINLossWeights()), "perceptual": 0, "style": 0}
+    assert record["warmup"]["weights"] == asdict(DeepGINLossWeights.warmup())
+    assert record["backbone"]["name"] == "none" and not record["backbone"]["faithful"]
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 64, 64)
+    valid = torch.ones(2, 1, 64, 64)
+    valid[:, :, 16:48, 8:40] = 0
+    outputs = model.forward_train(image, valid)
+    for warming_up, weights in ((True, DeepGINLossWeights.warmup()), (False, loss.loss.weights)):
+        loss.warming_up = warming_up
+        got = loss(outputs, image, valid)
+        want = deepgin_loss(outputs, image, valid, None, weights)
+        assert torch.equal(got["total"], want["total"]), warming_up
+    assert not torch.equal(
+        deepgin_loss(outputs, image, valid, None, DeepGINLossWeights.warmup())["total"],
+        deepgin_loss(outputs, image, valid, None, loss.loss.weights)["total"],
+    )  # the stages differ (TV counts in the main stage only)
+    # --loss-weights names the loss's own terms; the U-Net's ssim is refused in one line
+    tuned = resolve({}, {"data": ["a"], **DEEPGIN, "perceptual": "none", "loss_weights": "hole=6"})
+    assert recipe.loss(tuned).loss.weights.hole == 6 and recipe.loss(tuned).loss.weights.valid == 1
+    with pytest.raises(ConfigError, match=r"^loss_weights ssim: not a term of arch deepgin"):
+        resolve({}, {"data": ["a"], **DEEPGIN, "loss_weights": "ssim=1"})
+
+
+def test_each_image_comes_with_one_mask_of_each_kind(photo_dir):
+    """--mask-pairing each: an item holds the image's crop and one mask of every generator,
+    drawn from its sample's generator; a batch of B items is B x K pairs. One mask an item
+    collates exactly as torch's default collation does (the U-Net's batches unchanged)."""
+    paths = sorted(photo_dir.glob("*.jpg"))
+    sampler = training_masks("deepgin", 64)
+    each = TrainImages(paths, 64, sampler, "random-scale", True, "each")
+    items = [each[(0, 11)], each[(3, 12)]]
+    assert each.masks_per_image == 3 and items[0]["valid"].shape == (3, 1, 64, 64)
+    rng = np.random.default_rng(11)  # replay the item's draws: the crop, then the masks
+    crop = load_crop(paths[0], 64, "random-scale", True, rng)
+    holes = sampler.stack_each(rng)
+    assert torch.equal(items[0]["image"], crop)
+    assert torch.equal(items[0]["valid"][:, 0], torch.from_numpy(~holes).float())
+    # one of each kind, in the mix's order
+    assert [name for name, _ in sampler.draw_each(np.random.default_rng(11))] == [
+        "rect", "freeform", "cellular",
+    ]  # fmt: skip
+    batch = collate(items)
+    assert batch["image"].shape == (6, 3, 64, 64) and batch["valid"].shape == (6, 1, 64, 64)
+    for i in range(6):
+        assert torch.equal(batch["image"][i], items[i // 3]["image"])
+        assert torch.equal(batch["valid"][i], items[i // 3]["valid"][i % 3])
+    assert batch["failed"].tolist() == [-1, -1]
+    one = TrainImages(paths, 64, sampler, "random-scale", True)
+    ones = [one[(0, 11)], one[(3, 12)]]
+    got, want = collate(ones), default_collate(ones)
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert got["valid"].shape == (2, 1, 64, 64)
 
 
 @pytest.mark.slow
-def test_a_multi_output_network_trains_resumes_and_exports(stand_in_deepgin, photo_dir, tmp_path):
-    """--arch deepgin through its recipe: the training outputs come from forward_train, the
-    loss sees all of them and names its own terms, the discriminators judge "output"."""
-    values = {**{k: v for k, v in GAN.items() if k not in ("arch", "base_width")}}
-    values |= {"preset": "deepgin-compact", "steps": 4, "ckpt_every": 2, "val_every": 4}
-    config = resolve({}, {"data": [str(photo_dir)], **values})
-    assert (config.arch, config.adversarial, config.adv_warmup) == (
-        "deepgin",
-        "multiscale-patch",
-        0.1,
-    )
+def test_deepgin_trains_in_two_stages_resumes_and_exports(photo_dir, tmp_path, capsys):
+    """python -m train --arch deepgin --preset deepgin-compact, tiny: the L1 warm-up without
+    discriminators, then every term and the PatchGANs; exact resume across the stage
+    boundary; the export loads with pconv.load_model and inpaints."""
+    config = resolve({}, {"data": [str(photo_dir)], **DEEPGIN, **STAGES})
+    assert (config.arch, config.warmup_steps, config.mask_pairing) == ("deepgin", 1, "each")
     assert (config.lr, config.d_lr, config.adam_beta1) == (1e-4, 4e-4, 0.5)
     trainer = Trainer(config, tmp_path / "a")
-    trainer.run()
+    batch = next(iter(trainer._batches()))  # 2 images, each with its 3 masks
+    assert batch["image"].shape == (6, 3, 64, 64) and batch["valid"].shape == (6, 1, 64, 64)
+    assert isinstance(trainer.model, DeepGIN) and trainer.adversary.kind == "multiscale-patch"
+    summary = trainer.run()
+    assert summary.finished and summary.step == 4
     # constant for steps 0-1, then linearly down: step 3 (the last) ran at half the rates
-    assert config.lr_decay == 0.5 and [trainer.lr_factor(s) for s in range(4)] == [1, 1, 1, 0.5]
+    assert [trainer.lr_factor(s) for s in range(4)] == [1, 1, 1, 0.5]
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.5e-4)
     assert trainer.adversary.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
-    m = read_metrics(tmp_path / "a")
-    for tag in ("coarse_l1", "output_l1", "low_res_l1", "g_adv", "d_loss"):
-        assert sorted(m[f"train/{tag}"]) == [1, 2, 3, 4], tag
-    assert "val/psnr" in m and "val/loss" in m
-    model = pconv.load_model(tmp_path / "a" / "final")
-    assert isinstance(model, _StandInGIN) and model.config.width == 4  # the compact variant
-    first = Trainer(config, tmp_path / "b").run(stop_at=2)
+    m = {k.split("/", 1)[1]: v for k, v in read_metrics(tmp_path / "a").items() if "/" in k}
+    for tag in (*DEEPGIN_TERMS, "total", "g_adv", "d_loss"):
+        assert sorted(m[tag]) == [1, 2, 3, 4], tag
+    main = trainer.loss_fn.loss.weights.per_term()
+    warm = DeepGINLossWeights.warmup().per_term()
+    # step 1: L1 alone, no discriminator; then every term of eq. (7) and the hinge term
+    assert m["total"][1] == pytest.approx(sum(warm[k] * m[k][1] for k in DEEPGIN_TERMS))
+    assert m["g_adv"][1] == m["d_loss"][1] == m["perceptual"][1] == m["style"][1] == 0
+    for step in (2, 3, 4):
+        want = sum(main[k] * m[k][step] for k in DEEPGIN_TERMS) + 0.001 * m["g_adv"][step]
+        assert m["total"][step] == pytest.approx(want, rel=1e-5), step
+        assert m["g_adv"][step] != 0 and m["d_loss"][step] > 0 and m["tv"][step] > 0
+        if HAS_STLPIPS:
+            assert m["perceptual"][step] > 0 and m["style"][step] > 0
+    err = capsys.readouterr().err
+    assert "step 0: loss: warm-up stage" in err and "step 1: loss: main stage" in err
+    assert "val/psnr" in read_metrics(tmp_path / "a")
+    # the export: weights, card, and everything that loads a model
+    final = tmp_path / "a" / "final"
+    meta = pconv.read_metadata(final / "model.safetensors")
+    assert meta["architecture"] == "deepgin"
+    loss = json.loads(meta["loss"])
+    assert loss["loss"] == "deepgin" and loss["warmup"]["weights"]["style"] == 0
+    assert loss["warmup_steps"] == 1 and loss["paper_backbone"].startswith("ImageNet VGG-19")
+    assert loss["backbone"]["name"] == DEEPGIN["perceptual"]
+    training = json.loads(meta["training"])
+    assert training["adversarial"]["kind"] == "multiscale-patch"
+    assert "one mask of each generator (3 per image)" in training["masks"]
+    card = (final / "MODEL_CARD.md").read_text()
+    assert "DeepGIN" in card and "(`deepgin`)" in card
+    assert f"{DEEPGIN['perceptual']} (not the paper's ImageNet VGG-19" in card
+    model = pconv.load_model(final)
+    assert isinstance(model, DeepGIN) and model.config == DeepGINConfig.compact(resolution=64)
+    after = trainer.model.state_dict()
+    assert all(torch.equal(model.state_dict()[k], after[k].cpu()) for k in after)
+    img = np.asarray(Image.open(next(photo_dir.glob("*.jpg"))))[:96, :128]
+    hole = np.zeros(img.shape[:2], bool)
+    hole[20:60, 30:90] = True
+    filled = pconv.inpaint(img, hole, model)
+    assert filled.shape == img.shape and np.array_equal(filled[~hole], img[~hole])
+    noisy = img.copy()
+    noisy[hole] = np.random.default_rng(0).integers(0, 256, (int(hole.sum()), 3))
+    assert np.array_equal(pconv.inpaint(noisy, hole, model), filled)
+    # exact resume: stopped in the warm-up, continued into the main stage
+    first = Trainer(config, tmp_path / "b").run(stop_at=1)
     assert not first.finished
-    Trainer(config, tmp_path / "b", resume=True).run()
-    a = pconv.load_weights(tmp_path / "a" / "final" / "model.safetensors")[0].state_dict()
+    resumed = Trainer(config, tmp_path / "b", resume=True)
+    assert resumed.step == 1 and isinstance(resumed.model, DeepGIN)
+    resumed.run()
+    a = pconv.load_weights(final / "model.safetensors")[0].state_dict()
     b = pconv.load_weights(tmp_path / "b" / "final" / "model.safetensors")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    sa, sb = state.latest_state(tmp_path / "a"), state.latest_state(tmp_path / "b")
+    assert sa.step == sb.step == 4 and sb.extra["model_architecture"] == "deepgin"
+    for name in ("discriminator", "d_optimizer", "optim"):
+        keys = [k for k in sa.tensors if k.startswith(name + "/")]
+        assert keys and all(torch.equal(sa.tensors[k], sb.tensors[k]) for k in keys), name
+    ma, mb = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    for tag in ("train/total", "train/out_hole", "train/perceptual", "train/d_loss"):
+        assert ma[tag] == mb[tag], tag

@@ -60,7 +60,7 @@ class Adversary:
         self.weight = float(c.adv_weight or 0.0)
         self.clip = c.clip_grad if c.clip_grad > 0 else math.inf
         steps = int(c.steps or 0)
-        self.warmup = round((c.adv_warmup or 0.0) * steps)
+        self.warmup = c.warmup_steps  # round(adv_warmup * steps)
         self.d_end = self.warmup + round((c.adv_d_only or 0.0) * steps)
         self.d = build_discriminator(self.kind, int(c.size or 0)).to(device).train()
         self.lr = float(c.d_lr)  # the discriminators' base learning rate

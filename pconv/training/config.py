@@ -62,6 +62,8 @@ PERCEPTUAL_CHOICES = ("auto", "vgg16-hub", "vgg19", "stlpips-vgg16", "none")
 #: ``--perceptual`` values that name a file: the prefix, then the path
 PERCEPTUAL_FILES = ("vgg16-file:", "vgg19-file:")
 ADVERSARIAL_CHOICES = ("none", "global-local", "multiscale-patch")
+#: ``--mask-pairing``: one mask per image (drawn from the mix), or one of each generator.
+MASK_PAIRINGS = ("one", "each")
 #: What each ``--adversarial`` design sets when the user does not (see :func:`resolve`):
 #: seed 002 (global-local) adds ``1/2000 * -log D`` and trains in three phases, Iizuka et
 #: al.'s 90k / 10k / 400k of 500k iterations; seed 004 (DeepGIN, multiscale-patch) trains both
@@ -220,14 +222,15 @@ class TrainConfig:
         "VGG for the perceptual and style terms: auto (the paper's VGG16 from the Hub cache, "
         "then the offline ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, vgg19 "
         "(seed 004's VGG-19 conv1_1..conv5_1, timm/vgg19.tv_in1k from the Hub cache), "
-        "vgg19-file:PATH, stlpips-vgg16, none (pixel + TV only)",
+        "vgg19-file:PATH, stlpips-vgg16 (--arch deepgin's default), none (pixel + TV only)",
         group=LOSS,
         metavar="BACKBONE",
     )
     loss_weights: str = setting(
         "",
         "term weights, e.g. hole=6,style=120 (paper: valid=1, hole=6, perceptual=0.05, "
-        "style=120, tv=0.1; ssim, 1 - SSIM of the composite, is ours and 0 by default)",
+        "style=120, tv=0.1; ssim, 1 - SSIM of the composite, is ours and 0 by default; deepgin: "
+        "valid=1, hole=5, perceptual=0.05, style=80, tv=0.1)",
         group=LOSS,
         metavar="K=V,...",
         unset="the paper's",
@@ -262,10 +265,11 @@ class TrainConfig:
     )
     adv_warmup: float | None = setting(
         None,
-        "share of --steps trained on the reconstruction loss alone, before any discriminator",
+        "share of --steps trained on the reconstruction loss alone, before any discriminator "
+        "(deepgin: on its L1 terms alone, with or without discriminators)",
         group=ADVERSARIAL,
         metavar="SHARE",
-        unset="0.18 with global-local, else 0",
+        unset="0.18 with global-local, 0.1 with deepgin, else 0",
     )
     adv_d_only: float | None = setting(
         None,
@@ -277,9 +281,18 @@ class TrainConfig:
     # masks
     masks: str = setting(
         "irregular:1,freeform:1,lama-medium:1",
-        f"generators and weights, e.g. irregular:2,lama-thick:1 (from: {', '.join(GENERATORS)})",
+        f"generators and weights, e.g. irregular:2,lama-thick:1 (from: {', '.join(GENERATORS)}),"
+        " or a named mix: deepgin (rect:1,freeform:1,cellular:1, --arch deepgin's default)",
         group=MASKS,
         metavar="MIX",
+    )
+    mask_pairing: str = setting(
+        "one",
+        "one: each image gets one mask drawn from the mix; each: each image comes with one "
+        "mask of every generator of the mix (DeepGIN's recipe and --arch deepgin's default), "
+        "so a step trains on --batch-size x that many image-mask pairs",
+        group=MASKS,
+        choices=MASK_PAIRINGS,
     )
     mask_dir: str | None = setting(
         None,
@@ -349,6 +362,12 @@ class TrainConfig:
     @property
     def phase1_steps(self) -> int:
         return max(0, int(self.steps or 0) - int(self.phase2_steps or 0))
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps ``[0, warmup_steps)`` are the reconstruction warm-up (``adv_warmup``'s share):
+        no discriminator learns or judges, and a recipe's warm-up loss is used."""
+        return round((self.adv_warmup or 0.0) * int(self.steps or 0))
 
     def loss_weight_values(self) -> LossWeights:
         return parse_loss_weights(self.loss_weights)
@@ -601,6 +620,8 @@ def check(config: TrainConfig) -> None:
         if getattr(config, key) not in choices:
             raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
     parse_loss_weights(config.loss_weights)
+    if config.mask_pairing not in MASK_PAIRINGS:
+        raise ConfigError(Setting("mask_pairing"), f" must be one of {', '.join(MASK_PAIRINGS)}")
     check_adversarial(config)
     if config.perceptual not in PERCEPTUAL_CHOICES and not any(
         config.perceptual.startswith(prefix) and len(config.perceptual) > len(prefix)
@@ -625,6 +646,8 @@ def check_adversarial(config: TrainConfig) -> None:
             Setting("adversarial"), f" must be one of {', '.join(ADVERSARIAL_CHOICES)}"
         )
     if config.adversarial == "none":
+        if not 0 <= (config.adv_warmup or 0.0) <= 1:
+            raise ConfigError(Setting("adv_warmup"), " must be a share in [0, 1]")
         return
     weight, beta1 = config.adv_weight or 0.0, config.adam_beta1 or 0.0
     if not (math.isfinite(weight) and weight >= 0):

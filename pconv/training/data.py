@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, default_collate
 
 from pconv.errors import InputError
 from pconv.io import hole_to_valid, list_images, load_image, to_uint8
@@ -204,16 +204,29 @@ class TrainImages(Dataset):
 
     An image that fails to decode is replaced by the next file in the list, and the item
     reports the failed index (``failed``, -1 if none) so the trainer can count it.
+
+    ``pairing="one"``: an item is one image and one mask drawn from the mix (``valid``
+    ``[1, S, S]``). ``"each"``: one mask of *every* generator of the mix (DeepGIN's recipe:
+    :meth:`MaskSampler.stack_each`, ``valid`` ``[K, 1, S, S]``), drawn from the same sample
+    generator after the crop, so still a function of (seed, step); :func:`collate` turns a
+    batch of B such items into B x K image-mask pairs (each image repeated K times).
     """
 
     def __init__(
-        self, paths: Sequence[Path], size: int, holes: MaskSampler, crop: str, flip: bool
+        self,
+        paths: Sequence[Path],
+        size: int,
+        holes: MaskSampler,
+        crop: str,
+        flip: bool,
+        pairing: str = "one",
     ) -> None:
         self.paths = list(paths)
         self.size = size
         self.holes = holes
         self.crop = crop
         self.flip = flip
+        self.pairing = pairing
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -234,8 +247,30 @@ class TrainImages(Dataset):
             break
         else:
             raise InputError("none of the training images could be decoded")
-        valid = torch.from_numpy(hole_to_valid(self.holes.draw(rng)[1]))[None]
+        if self.pairing == "each":
+            valid = torch.from_numpy(hole_to_valid(self.holes.stack_each(rng)))[:, None]
+        else:
+            valid = torch.from_numpy(hole_to_valid(self.holes.draw(rng)[1]))[None]
         return {"image": pixels, "valid": valid, "failed": failed}
+
+    @property
+    def masks_per_image(self) -> int:
+        """Image-mask pairs each image gives a step."""
+        return len(self.holes.weights) if self.pairing == "each" else 1
+
+
+def collate(items: list[dict[str, torch.Tensor | int]]) -> dict[str, torch.Tensor]:
+    """The DataLoader's batches: torch's default collation, then, for items with one mask of
+    each kind (``valid`` ``[B, K, 1, S, S]``), every image repeated next to each of its K
+    masks: ``image`` ``[B*K, 3, S, S]``, ``valid`` ``[B*K, 1, S, S]`` (``failed`` stays one
+    entry per image). Items with one mask come out exactly as the default collation gives."""
+    batch = default_collate(items)
+    valid = batch["valid"]
+    if valid.dim() == 5:
+        k = valid.shape[1]
+        batch["image"] = batch["image"].repeat_interleave(k, dim=0)
+        batch["valid"] = valid.flatten(0, 1)
+    return batch
 
 
 class StepSampler(Sampler):

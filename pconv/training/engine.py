@@ -53,6 +53,7 @@ from pconv.training.data import (
     StepSampler,
     TrainImages,
     ValSet,
+    collate,
     find_images,
     load_crop,
     load_valset,
@@ -167,6 +168,7 @@ class Trainer:
         #: and the progress line, their state the registry.
         self.adversary: Adversary | None = None
         self.adversarial_phase = ""  # the one the progress line last announced
+        self.loss_stage = ""  # the same for the recipe's warm-up / main loss
         if c.adversarial != "none":
             self.adversary = Adversary(c, self.device, self.dist, self.scaler.is_enabled())
             self.shown_terms = (*self.shown_terms, "g_adv", "d_loss")
@@ -315,6 +317,12 @@ class Trainer:
         return 1 if step < self.config.phase1_steps else 2
 
     def _apply_schedule(self) -> None:
+        # The recipe's warm-up loss (if it has one) for the first adv_warmup share of the steps
+        self.loss_fn.warming_up = self.step < self.config.warmup_steps  # from the step alone
+        stage = "warm-up" if self.loss_fn.warming_up else "main"
+        if self.loss_fn.warmup is not None and stage != self.loss_stage:
+            self.loss_stage = stage
+            self.progress.note(self, f"step {self.step}: loss: {stage} stage")
         if self.adversary is not None:
             name = self.adversary.phase_name(self.step)
             if name != self.adversarial_phase:  # the first step of a Trainer, then changes
@@ -400,6 +408,7 @@ class Trainer:
                 num_workers=c.workers,
                 pin_memory=self.device.type == "cuda",
                 worker_init_fn=worker_init,
+                collate_fn=collate,
                 persistent_workers=False,
                 prefetch_factor=4 if c.workers else None,
             )
@@ -518,6 +527,9 @@ class Trainer:
             text += f", folder masks from {c.mask_dir}"
         if c.mask_buckets:
             text += f", hole-ratio buckets {c.mask_buckets}"
+        if c.mask_pairing == "each":
+            k = self.train_set.masks_per_image
+            text += f", each image paired with one mask of each generator ({k} per image)"
         return text
 
 
@@ -614,7 +626,7 @@ def _build_data(c: TrainConfig, dist: DistInfo) -> _Data:
     if len(val_paths) > c.val_count:
         stride = len(val_paths) / c.val_count
         val_paths = [val_paths[int(i * stride)] for i in range(c.val_count)]
-    train_set = TrainImages(train_paths, c.size, masks, c.crop, c.flip)
+    train_set = TrainImages(train_paths, c.size, masks, c.crop, c.flip, c.mask_pairing)
     # Only rank 0 validates, so only rank 0 decodes the validation images.
     keep_val = val_paths and dist.main
     valset = load_valset(val_paths, c.size, masks, c.seed) if keep_val else None

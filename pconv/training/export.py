@@ -62,9 +62,10 @@ def build_metadata(info: dict[str, Any]) -> dict[str, str]:
     ]
     backbone = info["loss"].get("backbone", {})
     if not backbone.get("faithful", False):
+        paper = info["loss"].get("paper_backbone", "ImageNet VGG16")  # the network's paper's
         limitations.append(
             f"Perceptual/style loss backbone: {backbone.get('name', 'none')} "
-            "(not the paper's ImageNet VGG16), so these weights differ from the paper's recipe."
+            f"(not the paper's {paper}), so these weights differ from the paper's recipe."
         )
     return ModelInfo(
         name=info["name"],

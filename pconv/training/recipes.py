@@ -68,20 +68,42 @@ class TrainingLoss(nn.Module):
     ``loss`` takes the prediction ``outputs["output"]`` (``key="output"``, a loss of one image
     such as :class:`pconv.losses.InpaintingLoss`) or every output (``key=None``: DeepGIN's,
     which weighs its coarse and low-resolution outputs too).
+
+    ``warmup``: another loss with the same terms for the reconstruction warm-up, the first
+    ``adv_warmup`` share of the steps (DeepGIN trains on its L1 terms alone there, then on
+    everything). The trainer sets :attr:`warming_up` before each step from the step alone
+    (:meth:`pconv.training.config.TrainConfig.warmup_steps`), so a resumed run continues in
+    the same stage; without a ``warmup`` loss the flag changes nothing. ``record``: more
+    entries for :meth:`describe` (e.g. which network the perceptual terms ran on).
     """
 
     def __init__(
-        self, loss: nn.Module, terms: tuple[str, ...], shown: tuple[str, ...], key: str | None
+        self,
+        loss: nn.Module,
+        terms: tuple[str, ...],
+        shown: tuple[str, ...],
+        key: str | None,
+        *,
+        warmup: nn.Module | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.loss = loss
+        self.warmup = warmup
         self.terms, self.shown, self.key = tuple(terms), tuple(shown), key
+        self.record = dict(record or {})
+        #: True during the warm-up steps (set by the trainer; only matters with ``warmup``).
+        self.warming_up = False
 
     def forward(self, outputs: Outputs, image: Tensor, valid: Tensor) -> dict[str, Tensor]:
-        return self.loss(outputs if self.key is None else outputs[self.key], image, valid)
+        loss = self.warmup if self.warming_up and self.warmup is not None else self.loss
+        return loss(outputs if self.key is None else outputs[self.key], image, valid)
 
     def describe(self) -> dict[str, Any]:
-        return self.loss.describe()
+        record = {**self.loss.describe(), **self.record}
+        if self.warmup is not None:
+            record["warmup"] = self.warmup.describe()
+        return record
 
 
 class TrainForward(nn.Module):
@@ -368,33 +390,94 @@ GAN_PCONV = register_recipe(
 
 # -- seed 004: DeepGIN (Li et al.) --------------------------------------------------------------
 #
-# Written against the interface of the network's module, which lives elsewhere: pconv.deepgin
-# registers the architecture "deepgin", its config takes ``resolution`` and it offers
-# ``CONFIGS = {"paper": ..., "compact": ...}``; ``model.forward_train(image, valid)`` returns
-# ``{"coarse", "output", "low_res"}``; pconv.losses.deepgin's ``DeepGINLoss(features=...)``
-# takes those outputs, the photo and the mask and returns its terms (``TERM_NAMES``) and
-# ``"total"``.
+# pconv.deepgin registers the architecture "deepgin" (DeepGINConfig, its presets paper() and
+# compact(); forward_train(image, valid) -> {"coarse", "output", "low_res"}); its loss,
+# pconv.losses.deepgin.DeepGINLoss(features, weights), takes those outputs, the photo and the
+# mask and returns DEEPGIN_TERMS and "total" (the hinge term is the trainer's).
+
+#: The network the paper's perceptual and style terms run on (recorded beside the one used).
+DEEPGIN_PAPER_BACKBONE = "ImageNet VGG-19 conv1_1..conv5_1"
+#: --perceptual values that are that network.
+DEEPGIN_FAITHFUL = ("vgg19", "vgg19-file")
+#: What the progress line shows of DeepGIN's terms (all are logged).
+DEEPGIN_SHOWN = ("out_valid", "out_hole", "perceptual", "style", "tv")
 
 
 def _deepgin_config(c: TrainConfig) -> dict[str, Any]:
     import json
 
-    from pconv import deepgin  # type: ignore[attr-defined]
+    from pconv.deepgin import DeepGINConfig
 
-    # each preset names its configuration in pconv.deepgin.CONFIGS (an --init file its own)
-    variant = DEEPGIN.presets.get(c.preset or "", DEEPGIN.presets["deepgin-256"]).network
-    base = deepgin.CONFIGS[variant.get("variant", "paper")]
-    return {**json.loads(base.to_json()), "resolution": c.size}
+    # each preset names its DeepGINConfig preset (an --init file or a checkpoint its own)
+    preset = DEEPGIN.presets.get(c.preset or "", DEEPGIN.presets[DEEPGIN.default_preset])
+    variant = getattr(DeepGINConfig, preset.network.get("variant", "paper"))
+    return {**json.loads(variant().to_json()), "resolution": c.size}
+
+
+def _deepgin_weights(c: TrainConfig) -> dict[str, float]:
+    """The terms named in ``--loss-weights`` (``DeepGINLossWeights`` keeps the paper's value
+    of every other one; ``ssim`` is the U-Net loss's and refused)."""
+    from pconv.losses.deepgin import DeepGINLossWeights
+
+    given = {
+        item.partition("=")[0].strip().replace("-", "_")
+        for item in c.loss_weights.split(",")
+        if item.strip()
+    }
+    known = set(DeepGINLossWeights.__dataclass_fields__)
+    if given - known:
+        raise ConfigError(
+            Setting("loss_weights"), f" {', '.join(sorted(given - known))}: not a term of ",
+            Setting("arch"), f" deepgin's loss ({', '.join(sorted(known))})",
+        )  # fmt: skip
+    parsed = c.loss_weight_values()  # the trainer's parsing and checks of the values
+    return {key: float(getattr(parsed, key)) for key in sorted(given)}
+
+
+def _deepgin_check(c: TrainConfig, arch: Architecture) -> None:
+    """``--loss-weights`` names terms of this loss; the crop size fits the network."""
+    _deepgin_weights(c)
+    _size_multiple(c, arch, DEEPGIN)
 
 
 def _deepgin_loss(c: TrainConfig) -> TrainingLoss:
-    from pconv.losses import deepgin as deepgin_loss  # type: ignore[attr-defined]
-    from pconv.losses.backbones import resolve_backbone
+    """Eq. (1)-(7) but the hinge term: the main stage's weights, and L1 alone for the warm-up
+    (:meth:`DeepGINLossWeights.warmup`), both on one feature extractor. Without one
+    (``--perceptual none``) the perceptual and style weights are 0, and the record says so."""
+    from dataclasses import asdict
 
-    features = None if c.perceptual == "none" else resolve_backbone(c.perceptual, offline=True)
-    loss = deepgin_loss.DeepGINLoss(features=getattr(features, "trunk", None))
-    terms = tuple(getattr(loss, "terms", None) or deepgin_loss.TERM_NAMES)
-    return TrainingLoss(loss, terms, terms, None)
+    from pconv.losses.backbones import resolve_backbone
+    from pconv.losses.deepgin import DEEPGIN_TERMS, DeepGINLoss, DeepGINLossWeights
+
+    requested = DeepGINLossWeights(**_deepgin_weights(c))
+    if requested.needs_features():
+        backbone = resolve_backbone(c.perceptual, offline=True)
+    else:
+        from pconv.losses.backbones import no_backbone
+
+        backbone = no_backbone("not needed: perceptual and style weights are 0")
+    trunk = backbone.trunk
+    weights = requested if trunk is not None else replace(requested, perceptual=0.0, style=0.0)
+    loss = DeepGINLoss(features=trunk, weights=weights)
+    info = backbone.info.as_dict()
+    # "faithful" is to this network's paper, whose terms run on VGG-19 (not the U-Net's VGG16)
+    info["faithful"] = info["name"] in DEEPGIN_FAITHFUL
+    record = {
+        "backbone": info,
+        "paper_backbone": DEEPGIN_PAPER_BACKBONE,
+        "features": list(trunk.feature_names) if trunk is not None else [],
+        "requested_weights": asdict(requested),
+        "warmup_steps": c.warmup_steps,
+    }
+    shown = tuple(k for k in DEEPGIN_SHOWN if weights.per_term()[k])
+    return TrainingLoss(
+        loss,
+        DEEPGIN_TERMS,
+        shown,
+        None,
+        warmup=loss.with_weights(DeepGINLossWeights.warmup()),
+        record=record,
+    )
 
 
 DEEPGIN = register_recipe(
@@ -404,7 +487,8 @@ DEEPGIN = register_recipe(
         architecture="deepgin",
         presets={
             "deepgin-256": Preset(
-                "DeepGIN as its paper builds it (42.9 M parameters) at 256 px, batch 4",
+                "DeepGIN as its paper builds it (42.9 M parameters) at 256 px, batch 4 images "
+                "x 3 masks",
                 size=256,
                 batch_size=4,
                 steps=200_000,
@@ -412,7 +496,8 @@ DEEPGIN = register_recipe(
                 network={"variant": "paper"},
             ),
             "deepgin-compact": Preset(
-                "a compact DeepGIN for CPUs at 256 px, batch 4",
+                "a compact DeepGIN for CPUs (1.29 M parameters) at 256 px, batch 4 images x 3 "
+                "masks",
                 size=256,
                 batch_size=4,
                 steps=20_000,
@@ -427,10 +512,22 @@ DEEPGIN = register_recipe(
         settings_of=lambda mc: {"size": mc.resolution},
         loss=_deepgin_loss,
         modules=("pconv.deepgin", "pconv.losses.deepgin"),
-        # warm-up on the reconstruction loss, then both networks (hinge, SN PatchGANs; lr 1e-4
-        # / 4e-4 and beta1 0.5 are the multiscale-patch design's own defaults), the learning
-        # rates constant, then linearly to zero over the second half of the steps
-        defaults={"adversarial": "multiscale-patch", "adv_warmup": 0.1, "lr_decay": 0.5},
+        # warm-up on the L1 terms (its loss's warm-up weights, no discriminator), then the
+        # main stage: every term and both PatchGANs (hinge; lr 1e-4 / 4e-4 and beta1 0.5 are
+        # the multiscale-patch design's own defaults), the learning rates constant, then
+        # linearly to zero over the second half of the steps. Its data recipe: rectangles,
+        # free-form strokes and cellular-automata masks, every image paired with one of each.
+        # Its perceptual terms: VGG-19 with --perceptual vgg19 (the paper's, from the Hub
+        # cache), else the offline ST-LPIPS VGG16 trunk (recorded as such).
+        defaults={
+            "adversarial": "multiscale-patch",
+            "adv_warmup": 0.1,
+            "lr_decay": 0.5,
+            "masks": "deepgin",
+            "mask_pairing": "each",
+            "perceptual": "stlpips-vgg16",
+        },
         train_method="forward_train",
+        check=_deepgin_check,
     )
 )
