@@ -200,6 +200,35 @@ def test_loss_with_vgg19(cached) -> None:
     assert all(not p.requires_grad for p in loss.trunk.parameters())
 
 
+def test_deepgin_recipe_runs_its_terms_on_vgg19(cached) -> None:
+    """``--arch deepgin --perceptual vgg19``: the recipe hands the cached VGG-19 trunk to
+    DeepGINLoss as its feature extractor, and records it as the paper's network."""
+    from pconv.losses.deepgin import DeepGINLossWeights, deepgin_loss
+    from pconv.training.config import resolve
+    from pconv.training.recipes import get_recipe
+
+    values = {"data": ["a"], "preset": "deepgin-compact", "size": 64, "perceptual": "vgg19"}
+    config = resolve({}, values)
+    loss = get_recipe("deepgin").loss(config)
+    record = loss.describe()
+    assert record["backbone"]["name"] == "vgg19" and record["backbone"]["faithful"]
+    assert record["features"] == VGG19.feature_names and loss.loss.weights == DeepGINLossWeights()
+    gen = torch.Generator().manual_seed(4)
+    gt = torch.rand(2, 3, 64, 64, generator=gen)
+    outputs = {
+        "coarse": torch.rand(2, 3, 64, 64, generator=gen),
+        "output": torch.rand(2, 3, 64, 64, generator=gen),
+        "low_res": torch.rand(2, 3, 16, 16, generator=gen),
+    }
+    valid = torch.ones(2, 1, 64, 64)
+    valid[:, :, 16:48, 16:48] = 0
+    terms = loss(outputs, gt, valid)
+    assert terms["perceptual"] > 0 and terms["style"] > 0
+    trunk = resolve_backbone("vgg19", offline=True).trunk
+    want = deepgin_loss(outputs, gt, valid, trunk, DeepGINLossWeights())
+    assert torch.allclose(terms["total"], want["total"], rtol=1e-6)
+
+
 def test_trainer_setting_accepts_vgg19(tmp_path) -> None:
     for spec in ("vgg19", f"vgg19-file:{tmp_path / 'x.safetensors'}"):
         check(TrainConfig(data=str(tmp_path), output=str(tmp_path / "r"), perceptual=spec))

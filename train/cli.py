@@ -131,6 +131,17 @@ def _add_setting(group: argparse._ArgumentGroup, f: Field) -> None:
     group.add_argument(*names, **kwargs)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help lines wrapped at spaces only: a break after a hyphen would print option values
+    and names (``vgg16-file:PATH``, ``ST-LPIPS``) as two words."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        text = " ".join(text.split())
+        return textwrap.wrap(text, width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The options, generated from :class:`TrainConfig`'s fields (their help, choices and
     defaults are written there once), plus ``--resume`` and ``--config``."""
@@ -138,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m train",
         description=DESCRIPTION,
         epilog=EPILOG.format(presets=_presets_text()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         argument_default=None,  # None = not given: the config decides (see resolve)
     )
     groups: dict[str, argparse._ArgumentGroup] = {}

@@ -222,7 +222,8 @@ class TrainConfig:
         "VGG for the perceptual and style terms: auto (the paper's VGG16 from the Hub cache, "
         "then the offline ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, vgg19 "
         "(seed 004's VGG-19 conv1_1..conv5_1, timm/vgg19.tv_in1k from the Hub cache), "
-        "vgg19-file:PATH, stlpips-vgg16 (--arch deepgin's default), none (pixel + TV only)",
+        "vgg19-file:PATH, stlpips-vgg16, none (pixel + TV only); deepgin's default is the "
+        "offline trunk",
         group=LOSS,
         metavar="BACKBONE",
     )
@@ -282,15 +283,15 @@ class TrainConfig:
     masks: str = setting(
         "irregular:1,freeform:1,lama-medium:1",
         f"generators and weights, e.g. irregular:2,lama-thick:1 (from: {', '.join(GENERATORS)}),"
-        " or a named mix: deepgin (rect:1,freeform:1,cellular:1, --arch deepgin's default)",
+        " or a named mix: deepgin (rect:1,freeform:1,cellular:1, deepgin's default)",
         group=MASKS,
         metavar="MIX",
     )
     mask_pairing: str = setting(
         "one",
         "one: each image gets one mask drawn from the mix; each: each image comes with one "
-        "mask of every generator of the mix (DeepGIN's recipe and --arch deepgin's default), "
-        "so a step trains on --batch-size x that many image-mask pairs",
+        "mask of every generator of the mix (DeepGIN's recipe and deepgin's default), so "
+        "a step trains on that many pairs per image",
         group=MASKS,
         choices=MASK_PAIRINGS,
     )

@@ -10,11 +10,13 @@ special case in the engine, the config or the command line:
   (``model_keys``), how to turn the settings into the architecture's config
   (``model_config``) and a model's config back into settings (``settings_of``);
 * its loss: a :class:`TrainingLoss`, from the model's training outputs, the photo and the
-  ``valid`` mask (1 = known) to a dict of named terms with ``"total"``;
+  ``valid`` mask (1 = known) to a dict of named terms with ``"total"``, and optionally
+  another loss for the reconstruction warm-up (DeepGIN's L1-only first stage);
 * the method that gives its training outputs (``train_method``: a dict with at least
   ``"output"``, the prediction the adversary and validation judge; ``None``: ``forward``);
-* its defaults (``--adversarial`` kind, learning rates, shares of the adversarial phases:
-  they sit under the adversarial design's own defaults and under anything the user gives);
+* its defaults (``--adversarial`` kind, learning rates, shares of the adversarial phases,
+  masks and their pairing, the perceptual network: they sit over the adversarial design's
+  own defaults and under anything the user gives);
 * what phase 2 does to the model (``freeze``: the U-Net's encoder BatchNorm) and how an
   ``--init`` model is adapted (``adapt_init``) and its settings recorded (``settle``);
 * the modules it needs (``modules``), imported only when the recipe is used: ``--arch
