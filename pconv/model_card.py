@@ -146,17 +146,31 @@ def _training_lines(info: ModelInfo) -> list[str]:
     t = info.training or {}
     loss = info.loss or {}
     backbone = loss.get("backbone", {})
+    if t.get("phase2_steps"):  # the U-Net's two phases
+        steps = (
+            f"{t.get('steps')} ({t.get('phase1_steps')} at lr {t.get('lr')} with BatchNorm on, "
+            f"{t.get('phase2_steps')} at lr {t.get('finetune_lr')} with the encoder's "
+            "BatchNorm frozen)"
+        )
+    else:  # one phase (networks without BatchNorm, or a U-Net never fine-tuned)
+        steps = f"{t.get('steps')} at lr {t.get('lr')}"
     lines = [
         f"- Data: {', '.join(t.get('data', []))}: {t.get('images')} training images"
         f" ({t.get('skipped', 0)} unreadable skipped).",
-        f"- Steps: {t.get('steps')} ({t.get('phase1_steps')} at lr {t.get('lr')} with "
-        f"BatchNorm on, {t.get('phase2_steps')} at lr {t.get('finetune_lr')} with the "
-        f"encoder's BatchNorm frozen), Adam, batch {t.get('batch_size')} x {t.get('world')} "
+        f"- Steps: {steps}, Adam, batch {t.get('batch_size')} x {t.get('world')} "
         f"process(es), crops of {info.resolution} px ({t.get('crop')}).",
         f"- Started from: {t.get('init') or 'random initialisation'}.",
         f"- Masks: {t.get('masks')}.",
         f"- Loss: {loss.get('loss')} with weights {loss.get('weights')}; perceptual backbone "
         f"{backbone.get('name')} (faithful to the paper: {backbone.get('faithful')}).",
+        *(
+            [
+                f"- Warm-up: the first {loss.get('warmup_steps')} steps with weights "
+                f"{loss['warmup'].get('weights')} and no discriminator."
+            ]
+            if loss.get("warmup") and loss.get("warmup_steps")
+            else []
+        ),
         f"- Precision {t.get('precision', t.get('amp'))}; hardware: "
         f"{info.notes.get('hardware', 'not recorded')}; {float(t.get('hours', 0)):.2f} h.",
     ]

@@ -351,6 +351,8 @@ def test_deepgin_trains_in_two_stages_resumes_and_exports(photo_dir, tmp_path, c
     card = (final / "MODEL_CARD.md").read_text()
     assert "DeepGIN" in card and "(`deepgin`)" in card
     assert f"{DEEPGIN['perceptual']} (not the paper's ImageNet VGG-19" in card
+    assert "- Steps: 4 at lr 0.0001, Adam" in card and "BatchNorm" not in card  # it has none
+    assert "- Warm-up: the first 1 steps with weights {'hole': 5.0, 'perceptual': 0.0" in card
     model = pconv.load_model(final)
     assert isinstance(model, DeepGIN) and model.config == DeepGINConfig.compact(resolution=64)
     after = trainer.model.state_dict()
