@@ -267,7 +267,7 @@ class TrainConfig:
     adv_warmup: float | None = setting(
         None,
         "share of --steps trained on the reconstruction loss alone, before any discriminator "
-        "(deepgin: on its L1 terms alone, with or without discriminators)",
+        "(deepgin: on its L1 terms alone, also without --adversarial)",
         group=ADVERSARIAL,
         metavar="SHARE",
         unset="0.18 with global-local, 0.1 with deepgin, else 0",
