@@ -3,14 +3,24 @@
 What the file computes is what a user means by "fill this": inputs ``image [B,3,H,W]`` in
 ``[0, 1]`` and ``mask [B,1,H,W]`` with **1 = fill** (as everywhere a user touches a mask),
 output ``filled [B,3,H,W]``: the model's prediction in the holes, the input bit for bit
-elsewhere. A gated model's smooth prior is inside the graph: the thin-plate fill of
-:mod:`pconv.smooth`, solved on whole images with a fixed number of coarser levels (the graph
-cannot choose it from the size), blended by the model's gate.
+elsewhere.
 
-Height and width are dynamic, in multiples of the model's input multiple (the graph refuses
-others; pad with reflection as :func:`pconv.inpaint` does). What the graph does not do is
-:func:`pconv.inpaint`'s work around the network: crops around the holes, the working scale
-(the training resolution), padding. It is the network at the size it is given.
+A gated model's smooth prior is *not* in the graph: the thin-plate fill is an iterative solve
+whose work depends on the image (coarse-to-fine levels by size, a sparse system over the hole
+pixels), and unrolled into a graph it makes thousands of nodes that take longer to export than
+is reasonable. Such a graph has two more outputs, ``prediction [B,3,H,W]`` and ``gate
+[B,1,H,W]``, and ``filled`` is the prediction alone; the runtime computes the blend::
+
+    filled = where(mask, gate * prediction + (1 - gate) * smooth, image)
+
+with ``smooth`` the image's thin-plate (biharmonic) fill of the same holes:
+:func:`pconv.smooth.smooth_fill` is the reference, and any biharmonic inpainting with mirrored
+edges (scikit-image's ``inpaint_biharmonic`` is close) will do.
+
+Height and width are dynamic, in multiples of the model's input multiple (pad other sizes by
+reflection, as :func:`pconv.inpaint` does). What the graph does not do is :func:`pconv.inpaint`'s
+work around the network: crops around the holes, the working scale (the training resolution),
+padding. It is the network at the size it is given.
 """
 
 from __future__ import annotations
@@ -25,31 +35,26 @@ from torch import Tensor, nn
 from pconv.architectures import input_multiple, is_gated, unwrap
 from pconv.errors import PConvError
 from pconv.files import atomic_path
-from pconv.smooth import smooth_fill
-from pconv.unet import blend
 
 #: Largest side the exported graph accepts, in input multiples (a bound torch.export needs).
 MAX_BLOCKS = 64
 
 
 class FillGraph(nn.Module):
-    """``(image, mask: 1 = fill) -> filled``: the computation an ONNX export holds."""
+    """``(image, mask: 1 = fill) -> filled`` (and ``prediction, gate`` for a gated model):
+    the computation an ONNX export holds."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = unwrap(model)
         self.gated = is_gated(self.model)
-        multiple = input_multiple(self.model)
-        # Sides are multiples of 2**halvings, so every level halves exactly whatever the size.
-        self.halvings = (multiple & -multiple).bit_length() - 1
 
-    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         hole = mask > 0.5
-        valid = (~hole).to(image.dtype)
-        pred, gate = self.model.predict(image, valid)
-        if gate is not None:
-            pred = blend(pred, gate, smooth_fill(image, valid, halvings=self.halvings))
-        return torch.where(hole, pred.clamp(0, 1).to(image.dtype), image)
+        pred, gate = self.model.predict(image, (~hole).to(image.dtype))
+        pred = pred.clamp(0, 1).to(image.dtype)
+        filled = torch.where(hole, pred, image)
+        return filled if gate is None else (filled, pred, gate)
 
 
 def export_onnx(model: nn.Module, path: str | os.PathLike[str]) -> Path:
@@ -83,7 +88,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str]) -> Path:
             dynamo=True,
             dynamic_shapes={"image": shape, "mask": shape},
             input_names=["image", "mask"],
-            output_names=["filled"],
+            output_names=["filled", "prediction", "gate"] if graph.gated else ["filled"],
             verbose=False,
         )
         program.save(str(tmp))

@@ -181,19 +181,13 @@ def _halve(image: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def smooth_fill(
-    image: Tensor, valid: Tensor, iterations: int = 8, halvings: int | None = None
-) -> Tensor:
+def smooth_fill(image: Tensor, valid: Tensor, iterations: int = 8) -> Tensor:
     """``image [B,C,H,W]`` with its holes (``valid [B,1,H,W]`` is 0) filled smoothly.
 
     Known pixels come back unchanged and the fill depends on them only. An image with no
     known pixel comes back grey. Always computed in float32. At the image's edges the image
     counts as mirrored (a zero-slope boundary), which keeps the problem well posed where a
     hole touches the edge.
-
-    ``halvings``: how many coarser levels to solve first (default: until the coarsest side is
-    at most 8 pixels). A graph for any image size (the ONNX export) cannot choose that from the
-    size, so it fixes it, with sides that are multiples of ``2**halvings``.
     """
     dtype = image.dtype
     with torch.autocast(image.device.type, enabled=False):
@@ -201,11 +195,7 @@ def smooth_fill(
         x = image.float().contiguous()  # one summation order whatever the layout
         v = (valid > 0.5).float().expand(b, 1, h, w)
         levels = [(x * v, v)]
-        while (
-            len(levels) <= halvings
-            if halvings is not None
-            else min(levels[-1][0].shape[-2:]) > _COARSEST
-        ):
+        while min(levels[-1][0].shape[-2:]) > _COARSEST:
             levels.append(_halve(*levels[-1]))
         coarse, cv = levels[-1]
         count = cv.sum(dim=(2, 3), keepdim=True)

@@ -4,7 +4,8 @@
 
 The ONNX graph (:mod:`pconv.export`) takes ``image`` ``[B,3,H,W]`` in [0, 1] and ``mask``
 ``[B,1,H,W]`` (1 = fill), H and W any multiples of the model's input multiple, and returns
-``filled``; a gated model's smooth fill is inside it.
+``filled``. A gated model's graph also returns ``prediction`` and ``gate``, to blend with a
+thin-plate fill outside the graph (:mod:`pconv.export` says how).
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Write MODEL as one ONNX graph: inputs 'image' [B,3,H,W] float in [0,1] and 'mask' "
             "[B,1,H,W] (1 = fill), output 'filled' [B,3,H,W] (known pixels unchanged). H and W "
             "may be any multiples of the model's input multiple (printed); pad other sizes by "
-            "reflection. A gated model's smooth fill is part of the graph. pconv inpaint's crops "
-            "and working scale are not: the graph runs the network at the size it is given. "
+            "reflection. A gated model's smooth fill is not in the graph: it also outputs "
+            "'prediction' and 'gate', and the runtime computes where(mask, gate * prediction + "
+            "(1 - gate) * smooth, image) with a thin-plate (biharmonic) fill. pconv inpaint's "
+            "crops and working scale are not in it either: the graph runs the network at the "
+            "size it is given. "
             "Needs the onnx and onnxscript packages."
         ),
     )
@@ -47,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     path = export_onnx(model, args.onnx)
     multiple = input_multiple(model)
-    prior = ", smooth fill included" if is_gated(model) else ""
+    prior = (
+        "; outputs filled, prediction and gate: blend with a thin-plate fill (pconv.export)"
+        if is_gated(model)
+        else ""
+    )
     print(f"wrote {path}: H and W multiples of {multiple} up to {multiple * MAX_BLOCKS}{prior}")
     return 0
