@@ -115,11 +115,12 @@ def _solve_sparse(known: Tensor, hole: Tensor, start: Tensor, iterations: int) -
     if n == 0:
         return filled
     dev, wp = known.device, w + 4
-    padded_ids = (ids // w + 2) * wp + ids % w + 2
-    steps = torch.tensor([dy * wp + dx for dy, dx in _STENCIL], device=dev)
+    # int32 indices: half the memory traffic of the [n, 13] tables (CSR takes them as they are)
+    padded_ids = ((ids // w + 2) * wp + ids % w + 2).int()
+    steps = torch.tensor([dy * wp + dx for dy, dx in _STENCIL], dtype=torch.int32, device=dev)
     neighbour = padded_ids[:, None] + steps  # [n, 13] indices into the padded grid
-    position = torch.full(((h + 4) * wp,), -1, dtype=torch.long, device=dev)
-    position[padded_ids] = torch.arange(n, device=dev)
+    position = torch.full(((h + 4) * wp,), -1, dtype=torch.int32, device=dev)
+    position[padded_ids] = torch.arange(n, dtype=torch.int32, device=dev)
     column = position[neighbour]
     in_hole = column >= 0
     degree = _degrees(h, w, dev)
@@ -129,14 +130,11 @@ def _solve_sparse(known: Tensor, hole: Tensor, start: Tensor, iterations: int) -
     fixed = torch.tensor(_FIXED, device=dev)
     weight = torch.where(adjacent, degree[neighbour].add_(deg_u).neg_(), fixed)
     weight[:, _CENTRE] = (deg_u * deg_u + deg_u + _TIE).squeeze(1)
-    rows = torch.zeros(n + 1, dtype=torch.long, device=dev)
-    rows[1:] = in_hole.sum(dim=1).cumsum(0)
-    keep = in_hole.view(-1).nonzero().squeeze(1)  # one compaction for columns and weights
+    rows = torch.zeros(n + 1, dtype=torch.int32, device=dev)
+    rows[1:] = in_hole.sum(dim=1, dtype=torch.int32).cumsum(0, dtype=torch.int32)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": not the user's concern
         warnings.filterwarnings("ignore", message=".*[Ss]parse", category=UserWarning)
-        matrix = torch.sparse_csr_tensor(
-            rows, column.view(-1)[keep], weight.view(-1)[keep], size=(n, n)
-        )
+        matrix = torch.sparse_csr_tensor(rows, column[in_hole], weight[in_hole], size=(n, n))
     planes = filled.reshape(c_planes, -1)
     x = planes[:, ids].T.contiguous()  # [n, C]: a pixel's planes side by side
     r = -_bilaplace(filled).reshape(c_planes, -1)[:, ids].T.contiguous()
