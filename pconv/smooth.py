@@ -103,10 +103,10 @@ def _solve_sparse(known: Tensor, hole: Tensor, start: Tensor, iterations: int) -
     ``D^T D`` of the mirrored 5-point Laplacian ``D`` (the grid graph's Laplacian, symmetric)
     couples a pixel to 13 others, with weights that follow from the neighbour counts ``deg``:
     ``deg^2 + deg`` to itself, ``-(deg_u + deg_v)`` to a neighbour, 2 diagonally, 1 two pixels
-    away. Its hole rows and columns are one sparse matrix, built once per level from tables
-    padded by two pixels (so no neighbour index leaves them), and the known pixels enter only
-    through the starting residual. Work and memory follow the hole's size, not the image's,
-    and each CG step is one sparse product.
+    away. Its hole rows and columns are one sparse matrix (13 entries a row, zero for known
+    neighbours), built once per level from tables padded by two pixels (so no neighbour index
+    leaves them), and the known pixels enter only through the starting residual. Work and
+    memory follow the hole's size, not the image's, and each CG step is one sparse product.
     """
     c_planes, h, w = known.shape
     ids = (hole.reshape(-1) > 0.5).nonzero().squeeze(1)  # hole pixels in raster order
@@ -119,10 +119,13 @@ def _solve_sparse(known: Tensor, hole: Tensor, start: Tensor, iterations: int) -
     padded_ids = ((ids // w + 2) * wp + ids % w + 2).int()
     steps = torch.tensor([dy * wp + dx for dy, dx in _STENCIL], dtype=torch.int32, device=dev)
     neighbour = padded_ids[:, None] + steps  # [n, 13] indices into the padded grid
-    position = torch.full(((h + 4) * wp,), -1, dtype=torch.int32, device=dev)
-    position[padded_ids] = torch.arange(n, dtype=torch.int32, device=dev)
-    column = position[neighbour]
-    in_hole = column >= 0
+    # A hole pixel's column is its rank among the hole pixels; every pixel's rank counts the
+    # hole pixels before it, so a row's 13 columns never decrease (CSR wants them sorted) and
+    # the known neighbours take a neighbour's column with weight 0: no compaction pass.
+    in_grid = F.pad(hole.reshape(1, h, w) > 0.5, (2, 2, 2, 2)).reshape(-1)
+    rank = in_grid.cumsum(0, dtype=torch.int32) - in_grid.int()
+    column = rank[neighbour].clamp_(max=n - 1)
+    in_hole = in_grid[neighbour]
     degree = _degrees(h, w, dev)
     deg_u = degree[padded_ids][:, None]
     adjacent = torch.zeros(len(_STENCIL), dtype=torch.bool, device=dev)
@@ -130,11 +133,12 @@ def _solve_sparse(known: Tensor, hole: Tensor, start: Tensor, iterations: int) -
     fixed = torch.tensor(_FIXED, device=dev)
     weight = torch.where(adjacent, degree[neighbour].add_(deg_u).neg_(), fixed)
     weight[:, _CENTRE] = (deg_u * deg_u + deg_u + _TIE).squeeze(1)
-    rows = torch.zeros(n + 1, dtype=torch.int32, device=dev)
-    rows[1:] = in_hole.sum(dim=1, dtype=torch.int32).cumsum(0, dtype=torch.int32)
+    weight = weight.mul_(in_hole)
+    size = len(_STENCIL)
+    rows = torch.arange(0, n * size + 1, size, dtype=torch.int32, device=dev)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": not the user's concern
         warnings.filterwarnings("ignore", message=".*[Ss]parse", category=UserWarning)
-        matrix = torch.sparse_csr_tensor(rows, column[in_hole], weight[in_hole], size=(n, n))
+        matrix = torch.sparse_csr_tensor(rows, column.reshape(-1), weight.reshape(-1), size=(n, n))
     planes = filled.reshape(c_planes, -1)
     x = planes[:, ids].T.contiguous()  # [n, C]: a pixel's planes side by side
     r = -_bilaplace(filled).reshape(c_planes, -1)[:, ids].T.contiguous()
