@@ -11,6 +11,12 @@ implementation instead convolves a ``C_out x C_in`` ones kernel over a full-widt
 costs as much as the feature convolution itself. When every input is valid the ratio depends
 only on the image shape (the zero padding is the only "hole"), so it is computed once and cached.
 
+Why it compiles to one graph and never waits for a GPU: whether a mask is all valid is a
+question about the data. It is asked only where the answer is already on the host (a CPU
+tensor in eager mode, see :func:`known_all_valid`); on a GPU, or inside ``torch.compile``, the
+general path runs, which gives the same result for an all-valid mask (the window sums are small
+integers, exact in float32), so the shortcut is a saving, never a different answer.
+
 Why it is safe under fp16/bf16 autocast: the mask arithmetic always runs in float32 (window sums
 reach ``C_in*k*k`` = 4608 for 512 channels, beyond fp16's exact integers), the ratio is never
 divided by zero, and the scaled result saturates at the largest finite value of the output dtype.
@@ -24,6 +30,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def known_all_valid(values: Tensor, at_least: float) -> bool:
+    """True only if every one of ``values`` is known to be ``>= at_least`` at no cost.
+
+    On a CPU tensor in eager mode the check is one cheap reduction with no device to wait for,
+    and it pays for itself: the U-Net's masks become all valid after a few strided layers. On
+    an accelerator it would be a host synchronisation per layer (and rule out CUDA graphs), and
+    under ``torch.compile`` a data-dependent branch that breaks the graph, so there the answer
+    is "not known" and callers take their general path, which is exact for all-valid input too.
+    """
+    if values.device.type != "cpu" or torch.compiler.is_compiling():
+        return False
+    return bool((values >= at_least).all())
 
 
 class PartialConv2d(nn.Conv2d):
@@ -78,7 +98,7 @@ class PartialConv2d(nn.Conv2d):
         for each of the ``G`` groups (``G`` = 1 or ``groups``). The U-Net uses this to avoid
         building channel-wide masks when it concatenates skip connections.
         """
-        if self._is_all_valid(count):
+        if known_all_valid(count, self.in_channels // self.groups):
             return self._forward_all_valid(x)
         window_sum = self._window_sum(count)  # [B,G,H',W'] float32
         has_valid = window_sum > 0
@@ -101,11 +121,6 @@ class PartialConv2d(nn.Conv2d):
         if self.groups == 1:
             return valid.sum(dim=1, keepdim=True, dtype=torch.float32)
         return valid.view(b, self.groups, c // self.groups, h, w).sum(dim=2, dtype=torch.float32)
-
-    def _is_all_valid(self, count: Tensor) -> bool:
-        # One cheap reduction over a one-channel map; it pays for itself because masks
-        # become all-valid after a few strided layers of the U-Net.
-        return bool((count >= self.in_channels // self.groups).all())
 
     def _window_sum(self, count: Tensor) -> Tensor:
         """Window sums of the per-pixel counts: ``sum(M)`` for every output location."""
@@ -142,12 +157,15 @@ class PartialConv2d(nn.Conv2d):
         if all(p == 0 for p in self.padding):
             return None
         key = (x.shape[-2], x.shape[-1], x.device)
-        ratio = self._ratio_cache.get(key)
+        # Inside torch.compile the shape-only ratio is constant-folded; no cache to guard on.
+        ratio = None if torch.compiler.is_compiling() else self._ratio_cache.get(key)
         if ratio is None:
             ones = torch.ones(1, 1, *x.shape[-2:], dtype=torch.float32, device=x.device)
             window_sum = self._window_sum(ones) * (self.in_channels // self.groups)
             # Dilation larger than the image can leave windows that see only padding.
             ratio = self.window_size / window_sum.clamp(min=1.0) * (window_sum > 0)
+            if torch.compiler.is_compiling():
+                return ratio
             if len(self._ratio_cache) > 32:
                 self._ratio_cache.clear()
             self._ratio_cache[key] = ratio
@@ -162,17 +180,17 @@ class PartialConv2d(nn.Conv2d):
         b, c, h, w = y.shape
         groups = ratio.shape[1]
         out = y.view(b, groups, c // groups, h, w)
-        if y.dtype == torch.float32:
-            # in place on the fresh convolution output (its backward does not need it)
-            out = out.mul_(ratio.unsqueeze(2))
-        else:
-            out = out.to(torch.float32) * ratio.unsqueeze(2)
+        # In place on the fresh convolution output (or its one float32 copy): neither product's
+        # backward needs it, and a full-size temporary per step is what would raise the peak.
+        if y.dtype != torch.float32:
+            out = out.float()
+        out.mul_(ratio.unsqueeze(2))
         if self.bias is not None:
             bias = self.bias.to(torch.float32).view(1, groups, c // groups, 1, 1)
-            # in place on a fresh tensor: one pass, no full-size temporary for bias * mask
             out.addcmul_(has_valid.unsqueeze(2).to(torch.float32), bias)
         out = out.view(b, c, h, w)
         if y.dtype in (torch.float16, torch.bfloat16):
             limit = torch.finfo(y.dtype).max
-            out = out.clamp(-limit, limit)
+            # clamp's backward reads its input: in place only where no gradient is kept
+            out = out.clamp_(-limit, limit) if not out.requires_grad else out.clamp(-limit, limit)
         return out.to(y.dtype)

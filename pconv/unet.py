@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pconv.architectures import Architecture, register_architecture
-from pconv.layer import PartialConv2d
+from pconv.layer import PartialConv2d, known_all_valid
 from pconv.smooth import smooth_fill
 
 #: Encoder kernel sizes of the paper; layers past the third use 3x3.
@@ -119,11 +119,18 @@ class UNetConfig:
         return cls.from_dict(json.loads(text))
 
 
-def _zero_holes(x: Tensor, valid: Tensor) -> Tensor:
-    """Select away hole features (skip the pass when nothing is a hole)."""
-    if bool(valid.all()):
+def _zero_holes(x: Tensor, mask: Tensor, fresh: bool = False) -> Tensor:
+    """Select away hole features (``mask`` 0), skipping the pass when nothing is known a hole.
+
+    ``fresh``: ``x`` is a temporary of the caller's, which may be overwritten where no gradient
+    needs it (one full-size tensor less at the peak).
+    """
+    if known_all_valid(mask, 0.5):
         return x
-    return torch.where(valid, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    hole = mask < 0.5
+    if fresh and not x.requires_grad:
+        return x.masked_fill_(hole, 0)
+    return x.masked_fill(hole, 0)
 
 
 class EncoderBlock(nn.Module):
@@ -136,7 +143,9 @@ class EncoderBlock(nn.Module):
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """``x`` must already be zero in its holes (``mask`` 0): every block output is."""
         y, new_mask = self.conv.forward_counted(x, mask * self.conv.in_channels)
-        return _zero_holes(F.relu(self.bn(y)), new_mask > 0.5), new_mask
+        # In place: BatchNorm's backward reads its input, not its output.
+        y = F.relu(self.bn(y), inplace=True)
+        return _zero_holes(y, new_mask, fresh=True), new_mask
 
 
 class DecoderBlock(nn.Module):
@@ -151,16 +160,18 @@ class DecoderBlock(nn.Module):
         self, x: Tensor, mask: Tensor, skip: Tensor, skip_mask: Tensor
     ) -> tuple[Tensor, Tensor]:
         """Upsample ``x`` and join ``skip``; both already zero in their holes."""
-        up = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        up_mask = F.interpolate(mask, scale_factor=2.0, mode="nearest")
         # The concatenated masks enter only through their per-pixel channel count, so the
-        # channel-wide mask of the reference implementation is never built.
-        count = up_mask * self.c_up + skip_mask * self.c_skip
-        y, new_mask = self.conv.forward_counted(torch.cat([up, skip], dim=1), count)
+        # channel-wide mask of the reference implementation is never built. The upsampled
+        # features are a temporary of the concatenation only: the 4x-size copy is never held.
+        count = F.interpolate(mask, scale_factor=2.0, mode="nearest") * self.c_up
+        count = count.add_(skip_mask * self.c_skip)
+        joined = torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skip], dim=1)
+        y, new_mask = self.conv.forward_counted(joined, count)
+        del joined, count
         if self.slope is None:  # the output layer: no BN, no activation, zero in holes already
             return y, new_mask
-        y = F.leaky_relu(self.bn(y), self.slope)
-        return _zero_holes(y, new_mask > 0.5), new_mask
+        y = F.leaky_relu(self.bn(y), self.slope, inplace=True)
+        return _zero_holes(y, new_mask, fresh=True), new_mask
 
 
 class PConvUNet(nn.Module):
@@ -225,13 +236,16 @@ class PConvUNet(nn.Module):
                 "(pconv.inpaint pads automatically)"
             )
         m = (valid > 0.5).to(torch.float32)
-        x = _zero_holes((image - self.mean.to(image.dtype)) / self.std.to(image.dtype), m > 0.5)
+        x = (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
+        x = _zero_holes(x, m, fresh=True)
         skips = [(x, m)]
         for enc in self.encoders:
             x, m = enc(x, m)
             skips.append((x, m))
+        skips.pop()  # the bottleneck is x itself
+        # Each skip is released as soon as its decoder has used it.
         for i in reversed(range(self.config.depth)):
-            x, m = self.decoders[i](x, m, *skips[i])
+            x, m = self.decoders[i](x, m, *skips.pop())
         if self.head is None:
             pred = x[:, :3] * self.std.to(x.dtype) + self.mean.to(x.dtype)
         else:

@@ -9,7 +9,7 @@ import pytest
 from pconv.cli import build_parser as pconv_parser
 from zoo.cli import build_parser as zoo_parser
 
-PCONV_COMMANDS = ("inpaint", "masks", "eval")
+PCONV_COMMANDS = ("inpaint", "masks", "eval", "export")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

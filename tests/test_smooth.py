@@ -104,3 +104,21 @@ def test_edge_cases_odd_sizes_no_hole_all_hole_and_half_precision(photos):
     assert smooth_fill(x.half(), valid).dtype == torch.float16
     grey = smooth_fill(x, torch.zeros_like(valid))
     assert torch.allclose(grey, torch.full_like(x, 0.5))
+
+
+@pytest.mark.parametrize("size", [(23, 31), (1, 7), (2, 2), (40, 9)])
+def test_hole_only_solver_is_the_whole_image_solver(size):
+    # Eager mode solves on the hole pixels (a sparse matrix), torch.compile on whole images:
+    # the same equations, so the same iterates to float rounding, borders included.
+    from pconv.smooth import _solve_dense, _solve_sparse
+
+    torch.manual_seed(0)
+    h, w = size
+    image, start = torch.rand(3, h, w), torch.rand(3, h, w)
+    hole = (torch.rand(1, h, w) < 0.4).float()
+    hole[0, 0, 0] = 1  # a corner: the fewest neighbours
+    known = image * (1 - hole)
+    sparse = _solve_sparse(known, hole, start, 40)
+    dense = _solve_dense(known[None], hole[None], start[None], 40)[0]
+    torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=0)
+    assert torch.equal(sparse[:, hole[0] == 0], image[:, hole[0] == 0])

@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "inpaint": "pconv.cli.inpaint",
     "masks": "pconv.cli.masks",
     "eval": "pconv.cli.eval",
+    "export": "pconv.cli.export",
 }
 
 
