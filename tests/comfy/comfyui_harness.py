@@ -181,9 +181,15 @@ class ComfyUIServer:
     """One ComfyUI process; ``base`` is its ``--base-directory``."""
 
     def __init__(
-        self, base: Path, port: int | None = None, env: dict[str, str | None] | None = None
+        self,
+        base: Path,
+        port: int | None = None,
+        env: dict[str, str | None] | None = None,
+        python: Path | None = None,
     ) -> None:
         self.base = base
+        #: the interpreter ComfyUI runs under: ours by default, or another ComfyUI environment's
+        self.python = python or Path(sys.executable)
         self.extra_env = env or {}  # over the defaults of start(); None removes a variable
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -214,7 +220,7 @@ class ComfyUIServer:
             else:
                 env[key] = value
         args = [
-            sys.executable,
+            str(self.python),
             str(RUNNER),
             "--cpu",
             "--listen",

