@@ -31,6 +31,17 @@ def photos() -> dict[str, np.ndarray]:
     }
 
 
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory, photos) -> Path:
+    """The photos as JPEG files in one folder: training data for the trainer's tests."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("photos")
+    for name, pixels in sorted(photos.items()):
+        Image.fromarray(pixels).save(root / f"{name}.jpg")
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     """A small random PConv U-Net (depth 5: inputs padded to multiples of 32)."""

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from safetensors import safe_open
 from train_fixtures import TINY as TINY_RUN
 
@@ -38,14 +37,6 @@ TINY = {**TINY_RUN, "val_holdout": 1}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory, photos) -> Path:
-    root = tmp_path_factory.mktemp("photos")
-    for name, pixels in sorted(photos.items()):
-        Image.fromarray(pixels).save(root / f"{name}.jpg")
-    return root
 
 
 def _config(photo_dir: Path, **overrides):

@@ -39,14 +39,6 @@ GAN = {**{k: v for k, v in TINY.items() if k != "depth"}, "arch": "gan-pconv", "
 PHASES = {"adv_warmup": 0.2, "adv_d_only": 0.2}
 
 
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory, photos) -> Path:
-    root = tmp_path_factory.mktemp("photos")
-    for name, pixels in sorted(photos.items()):
-        Image.fromarray(pixels).save(root / f"{name}.jpg")
-    return root
-
-
 def _config(photo_dir: Path, **overrides):
     return resolve({}, {"data": [str(photo_dir)], **GAN, **overrides})
 

@@ -300,10 +300,14 @@ class MaskSampler(WorkerSeeded):
         """:meth:`sample` with the caller's generator instead of the sampler's own: the
         trainer seeds one per sample, so a mask is a function of (seed, step) alone."""
         name = self._names[int(rng.choice(len(self._names), p=self._probs))]
+        return name, self._draw_from(name, rng, size)
+
+    def _draw_from(self, name: str, rng: np.random.Generator, size: Size | None) -> np.ndarray:
+        """One mask of generator ``name`` under the sampler's bucket and border rules."""
         bucket = (
             None if self.buckets is None else self.buckets[int(rng.integers(len(self.buckets)))]
         )
-        hole = sample_mask(
+        return sample_mask(
             self.generators[name],
             self.size if size is None else size,
             rng,
@@ -311,7 +315,6 @@ class MaskSampler(WorkerSeeded):
             self.border,
             margin=self.margin,
         )
-        return name, hole
 
     def draw_each(
         self, rng: np.random.Generator, size: Size | None = None
@@ -319,21 +322,7 @@ class MaskSampler(WorkerSeeded):
         """One mask of *each* generator of the mix, in the mix's order (weights are ignored):
         DeepGIN's pairing of every training image with one mask of each kind. The bucket and
         border rules apply to each, as in :meth:`draw`; :meth:`stack_each` gives an array."""
-        masks = []
-        for name in self._names:
-            bucket = (
-                None if self.buckets is None else self.buckets[int(rng.integers(len(self.buckets)))]
-            )
-            hole = sample_mask(
-                self.generators[name],
-                self.size if size is None else size,
-                rng,
-                bucket,
-                self.border,
-                margin=self.margin,
-            )
-            masks.append((name, hole))
-        return masks
+        return [(name, self._draw_from(name, rng, size)) for name in self._names]
 
     def stack_each(self, rng: np.random.Generator, size: Size | None = None) -> np.ndarray:
         """:meth:`draw_each` as one bool ``[K, H, W]`` array (K = generators in the mix)."""
