@@ -128,6 +128,22 @@ def test_resume_continues_exactly(photo_dir, uninterrupted, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
+def test_a_run_cut_short_with_steps_still_exports(photo_dir, tmp_path, capsys):
+    # Stopped at step 2 of 4, then "resume with --steps 2": nothing to train, the final export
+    # is still written (it was only said to be "already complete", with no final/).
+    run = tmp_path / "run"
+    Trainer(_config(photo_dir, steps=4, phase2_steps=0, ckpt_every=2), run).run(stop_at=2)
+    assert not (run / "final").exists()
+    assert main(["--resume", str(run), "--steps", "2", "--workers", "0"]) == 0
+    final = pconv.load_model(run / "final")
+    assert '"steps": 2' in pconv.read_metadata(run / "final" / "model.safetensors")["training"]
+    assert final.config.depth == TINY["depth"]
+    capsys.readouterr()
+    assert main(["--resume", str(run), "--steps", "2", "--workers", "0"]) == 0
+    assert "already complete at step 2" in capsys.readouterr().err
+
+
 #: ``python -m train`` with every checkpoint write stalled for 2 s halfway through its bytes.
 STALLING_TRAIN = """
 import sys, time

@@ -227,8 +227,10 @@ def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from pconv.checkpoint import WEIGHTS_NAME
     from pconv.training import Trainer
     from pconv.training.distributed import setup, teardown
+    from pconv.training.hooks import FINAL_DIR
 
     args = build_parser().parse_args(argv)
     command = "python -m train " + shlex.join(sys.argv[1:] if argv is None else list(argv))
@@ -242,7 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainer = Trainer(
             config, run_dir, device=device, dist=info, resume=resuming, command=command
         )
-        if trainer.step >= trainer.config.steps:
+        # A run cut short by resuming with --steps at its last checkpoint has nothing left to
+        # train but still owes its final export: run() does it without a step.
+        exported = (run_dir / FINAL_DIR / WEIGHTS_NAME).is_file()
+        if trainer.step >= trainer.config.steps and exported:
             clean = True
             if info.main:
                 print(
