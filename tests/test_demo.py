@@ -219,6 +219,26 @@ def test_editor_handler_keeps_known_pixels(demo_app, coffee):
     assert "with `tiny` on cpu" in info and "4.2 %" in info
 
 
+@pytest.mark.parametrize("arch", ["gan-pconv", "deepgin"])
+def test_the_seed_networks_are_model_choices(tmp_path, coffee, arch):
+    # any registered network is offered and fills like the U-Net: no special case in the demo
+    import torch
+
+    from pconv import save_model
+    from pconv.architectures import get_architecture
+
+    network = get_architecture(arch)
+    small = {"gan-pconv": {"base_width": 4, "resolution": 64}, "deepgin": {"base_width": 4}}
+    torch.manual_seed(0)
+    model = network.build(network.config_type(**small[arch])).eval()
+    path = save_model(model, tmp_path / f"{arch}.safetensors", {"licence": "test"})
+    app = DemoApp({arch: path}, zoo=False, device="cpu")
+    hole = _stroke_mask()
+    editor = {"background": coffee, "layers": [_layer(hole)], "composite": None}
+    (_, after), _, info, _ = app.from_editor(editor, None, arch)
+    assert np.array_equal(after[~hole], coffee[~hole]) and f"with `{arch}` on cpu" in info
+
+
 def test_handler_errors_are_shown_to_the_user(demo_app, coffee, tiny_path):
     editor = {"background": coffee, "layers": [], "composite": None}
     (_, after), _, info, _ = demo_app.from_editor(editor, None, "tiny")  # empty: not an error

@@ -168,6 +168,41 @@ def test_example_workflow_fills_the_holes(comfyui: ComfyUIServer, photo: np.ndar
     assert entry["outputs"]["5"]["images"][0]["type"] == "temp"
 
 
+@pytest.mark.parametrize("arch", ["gan-pconv", "deepgin"])
+def test_the_seed_networks_load_and_fill(
+    comfyui: ComfyUIServer, photo: np.ndarray, arch: str
+) -> None:
+    # Any registered network is a model file like the U-Net's: listed, loaded, filled, with the
+    # known pixels kept and the hole's content ignored; no special case in the nodes.
+    import torch
+
+    from pconv import save_model
+    from pconv.architectures import get_architecture
+
+    network = get_architecture(arch)
+    small = {"gan-pconv": {"base_width": 4, "resolution": 64}, "deepgin": {"base_width": 4}}
+    torch.manual_seed(0)
+    model = network.build(network.config_type(**small[arch])).eval()
+    name = f"seed-{arch}.safetensors"
+    save_model(model, comfyui.base / "models" / "inpaint" / name, {"licence": "test"})
+    hole = _holes(*photo.shape[:2])
+    outs = []
+    for garbage in ((255, 0, 255), (0, 255, 0)):
+        shown = photo.copy()
+        shown[hole] = garbage
+        image = f"seed-{arch}-{garbage[0]}.png"
+        Image.fromarray(np.dstack([shown, np.where(hole, 0, 255).astype(np.uint8)])).save(
+            comfyui.base / "input" / image
+        )
+        prompt = example(image)
+        prompt["2"]["inputs"]["model_name"] = name
+        entry = comfyui.run(prompt)
+        _ok(entry)
+        outs.append(_read(comfyui.output_images(entry, "4")[0]))
+    assert np.array_equal(outs[0][~hole], photo[~hole])  # known pixels bit for bit
+    assert np.array_equal(outs[0], outs[1])  # whatever the hole held
+
+
 def test_batch_shared_and_per_image_masks(comfyui: ComfyUIServer, photo: np.ndarray) -> None:
     h, w = photo.shape[:2]
     Image.fromarray(photo).save(comfyui.base / "input" / "plain.png")
