@@ -21,13 +21,38 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
 
 from pconv.errors import CheckpointError
+
+_Config = TypeVar("_Config", bound="JsonConfig")
+
+
+class JsonConfig:
+    """``to_json`` / ``from_dict`` / ``from_json`` for a network's frozen dataclass config: how
+    the registry stores it in a weights file's metadata. Unknown keys are refused (a file from
+    another network, or a newer pconv, must not build a wrong model quietly)."""
+
+    #: what the refusal calls this network ("U-Net", "DeepGIN" ...)
+    config_name: ClassVar[str] = "network"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[_Config], data: dict) -> _Config:
+        unknown = set(data) - {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        if unknown:
+            raise ValueError(f"unknown {cls.config_name} config keys: {sorted(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls: type[_Config], text: str) -> _Config:
+        return cls.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -35,7 +60,7 @@ class Architecture:
     """A registered network: build, recognise and run it without naming its classes."""
 
     name: str  # stored in the weights' metadata as "architecture"
-    config_type: type  # a frozen dataclass with ``from_dict(data)`` and ``to_json()``
+    config_type: type  # a frozen dataclass with ``from_dict(data)`` and ``to_json()`` (JsonConfig)
     module_type: type[nn.Module]
     build: Callable[[Any], nn.Module]
     #: does a weights file's metadata (from a writer that predates the "architecture" key)

@@ -49,15 +49,14 @@ here; :func:`pconv.inpaint` does that); ``forward_train`` returns the unclamped
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.architectures import Architecture, register_architecture
+from pconv.architectures import Architecture, JsonConfig, register_architecture
 
 #: Dilation rates of the coarse generator's SPD blocks (8 groups) and of the refinement's (4).
 COARSE_RATES = (1, 2, 3, 4, 5, 6, 8, 10)
@@ -68,8 +67,10 @@ STRATEGIES = ("subsample", "crop")
 
 
 @dataclass(frozen=True)
-class DeepGINConfig:
+class DeepGINConfig(JsonConfig):
     """Everything needed to rebuild a DeepGIN generator pair; round-trips through JSON."""
+
+    config_name: ClassVar[str] = "DeepGIN"
 
     base_width: int = 64  # the release's ngf: G1 runs at 4w, G2's bottleneck at 8w
     coarse_blocks: int = 6
@@ -129,21 +130,6 @@ class DeepGINConfig:
     def multiple(self) -> int:
         """Input sides must be multiples of this (G2 halves them four times)."""
         return 16
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DeepGINConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown DeepGIN config keys: {sorted(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> DeepGINConfig:
-        return cls.from_dict(json.loads(text))
 
 
 def _pad(x: Tensor, amount: int, mode: str) -> Tensor:

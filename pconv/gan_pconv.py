@@ -32,15 +32,15 @@ does not depend on what a hole holds.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.architectures import Architecture, register_architecture
-from pconv.layer import PartialConv2d
+from pconv.architectures import Architecture, JsonConfig, register_architecture
+from pconv.layer import PartialConv2d, zero_holes
 
 #: The encoder of Table 1 at base width 64: (kernel, stride-2 output channels / 64).
 ENCODER = ((5, 1), (5, 2), (3, 4), (3, 4))
@@ -49,8 +49,10 @@ MULTIPLE = 16
 
 
 @dataclass(frozen=True)
-class GanPConvConfig:
+class GanPConvConfig(JsonConfig):
     """Everything needed to rebuild seed 002's generator; round-trips through JSON."""
+
+    config_name: ClassVar[str] = "gan-pconv"
 
     base_width: int = 64  # the paper's: encoder widths 64, 128, 256, 256
     leaky_slope: float = 0.2
@@ -63,22 +65,6 @@ class GanPConvConfig:
     @property
     def encoder_widths(self) -> list[int]:
         return [self.base_width * mult for _, mult in ENCODER]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GanPConvConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown gan-pconv config keys: {sorted(unknown)}")
-        return cls(**data)
-
-
-def _zero_holes(x: Tensor, valid: Tensor) -> Tensor:
-    """Select hole features away (NaN or inf in a hole cannot leak)."""
-    return torch.where(valid, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 class _Layer(nn.Module):
@@ -106,7 +92,7 @@ class _Layer(nn.Module):
         else:
             count = mask * self.c_in
         y, new_mask = self.conv.forward_counted(x, count)
-        return _zero_holes(F.leaky_relu(y, self.slope), new_mask > 0.5), new_mask
+        return zero_holes(F.leaky_relu(y, self.slope), new_mask), new_mask
 
 
 class GanPConvGenerator(nn.Module):
@@ -148,7 +134,7 @@ class GanPConvGenerator(nn.Module):
                 f"input {h}x{w} is not a multiple of {MULTIPLE} (pconv.inpaint pads automatically)"
             )
         m = (valid > 0.5).to(torch.float32)
-        x = _zero_holes(image, m > 0.5)
+        x = zero_holes(image, m)
         skips = [(x, m)]
         for enc in self.encoders:
             x, m = enc(x, m)

@@ -46,6 +46,22 @@ def known_all_valid(values: Tensor, at_least: float) -> bool:
     return bool((values >= at_least).all())
 
 
+def zero_holes(x: Tensor, mask: Tensor, fresh: bool = False) -> Tensor:
+    """Select away hole features (``mask`` 0): NaN or inf in a hole cannot leak, and a block's
+    output is zero in its holes whatever its activation did. Skipped when the mask is known to
+    be all valid (:func:`known_all_valid`).
+
+    ``fresh``: ``x`` is a temporary of the caller's, which may be overwritten where no gradient
+    needs it (one full-size tensor less at the peak).
+    """
+    if known_all_valid(mask, 0.5):
+        return x
+    hole = mask < 0.5
+    if fresh and not x.requires_grad:
+        return x.masked_fill_(hole, 0)
+    return x.masked_fill(hole, 0)
+
+
 class PartialConv2d(nn.Conv2d):
     """Drop-in for :class:`torch.nn.Conv2d` computing a partial convolution.
 

@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.architectures import Architecture, register_architecture
-from pconv.layer import PartialConv2d, known_all_valid
+from pconv.architectures import Architecture, JsonConfig, register_architecture
+from pconv.layer import PartialConv2d, zero_holes
 from pconv.smooth import smooth_fill
 
 #: Encoder kernel sizes of the paper; layers past the third use 3x3.
@@ -50,8 +51,10 @@ HEADS = ("none", "sigmoid")
 
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(JsonConfig):
     """Everything needed to rebuild a PConv U-Net; round-trips through JSON."""
+
+    config_name: ClassVar[str] = "U-Net"
 
     depth: int = 8  # encoder layers; input sides must be multiples of 2**depth
     base_width: int = 64  # channels of enc1; doubled each layer up to max_width_mult * base
@@ -103,35 +106,6 @@ class UNetConfig:
         """Input height and width must be multiples of this."""
         return 2**self.depth
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> UNetConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown U-Net config keys: {sorted(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, text: str) -> UNetConfig:
-        return cls.from_dict(json.loads(text))
-
-
-def _zero_holes(x: Tensor, mask: Tensor, fresh: bool = False) -> Tensor:
-    """Select away hole features (``mask`` 0), skipping the pass when nothing is known a hole.
-
-    ``fresh``: ``x`` is a temporary of the caller's, which may be overwritten where no gradient
-    needs it (one full-size tensor less at the peak).
-    """
-    if known_all_valid(mask, 0.5):
-        return x
-    hole = mask < 0.5
-    if fresh and not x.requires_grad:
-        return x.masked_fill_(hole, 0)
-    return x.masked_fill(hole, 0)
-
 
 class EncoderBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, bn: bool) -> None:
@@ -145,7 +119,7 @@ class EncoderBlock(nn.Module):
         y, new_mask = self.conv.forward_counted(x, mask * self.conv.in_channels)
         # In place: BatchNorm's backward reads its input, not its output.
         y = F.relu(self.bn(y), inplace=True)
-        return _zero_holes(y, new_mask, fresh=True), new_mask
+        return zero_holes(y, new_mask, fresh=True), new_mask
 
 
 class DecoderBlock(nn.Module):
@@ -171,7 +145,7 @@ class DecoderBlock(nn.Module):
         if self.slope is None:  # the output layer: no BN, no activation, zero in holes already
             return y, new_mask
         y = F.leaky_relu(self.bn(y), self.slope, inplace=True)
-        return _zero_holes(y, new_mask, fresh=True), new_mask
+        return zero_holes(y, new_mask, fresh=True), new_mask
 
 
 class PConvUNet(nn.Module):
@@ -237,7 +211,7 @@ class PConvUNet(nn.Module):
             )
         m = (valid > 0.5).to(torch.float32)
         x = (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)
-        x = _zero_holes(x, m, fresh=True)
+        x = zero_holes(x, m, fresh=True)
         skips = [(x, m)]
         for enc in self.encoders:
             x, m = enc(x, m)
