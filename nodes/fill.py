@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pconv.errors import PConvError
+from pconv.errors import MissingDependency, PConvError
+from pconv.holes import composite
 from pconv.smooth import smooth_fill
 
 #: node choice -> ``cv2`` flag name, or None for the torch fill
@@ -26,18 +27,6 @@ METHODS: dict[str, str | None] = {
     "telea": "INPAINT_TELEA",
     "navier-stokes": "INPAINT_NS",
 }
-
-
-class MissingOpenCV(PConvError):
-    """A fill that needs OpenCV was asked for where ``cv2`` cannot be imported."""
-
-
-def opencv_available() -> bool:
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def fill(image: Tensor, hole: Tensor, method: str) -> Tensor:
@@ -51,13 +40,13 @@ def fill(image: Tensor, hole: Tensor, method: str) -> Tensor:
     if flag is None:
         valid = (~hole).to(image.dtype)[None, None]
         out = smooth_fill(image * valid, valid)
-        return torch.where(hole[None, None], out, image)
+        return composite(image, out, hole[None, None])
     from pconv.evaluation.baselines import OpenCVInpaint
 
     try:
         inpaint = OpenCVInpaint(method, flag)
     except ImportError:
-        raise MissingOpenCV(
+        raise MissingDependency(
             f"the {method} fill needs OpenCV (cv2), which this Python environment does not "
             "have; install one OpenCV wheel (opencv-python, the one most ComfyUI packs use), "
             "or pick biharmonic, which needs nothing",
@@ -66,4 +55,4 @@ def fill(image: Tensor, hole: Tensor, method: str) -> Tensor:
     known = hole.to("cpu").numpy()
     out = inpaint(np.where(known[..., None], 0.0, rgb).astype(np.float32), known)
     result = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None].to(image.dtype)
-    return torch.where(hole[None, None], result, image)
+    return composite(image, result, hole[None, None])

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from pconv.architectures import input_multiple, is_gated, unwrap
 from pconv.errors import PConvError
 from pconv.files import atomic_path
+from pconv.holes import composite
 
 #: Largest side the exported graph accepts, in input multiples (a bound torch.export needs).
 MAX_BLOCKS = 64
@@ -53,7 +54,7 @@ class FillGraph(nn.Module):
         hole = mask > 0.5
         pred, gate = self.model.predict(image, (~hole).to(image.dtype))
         pred = pred.clamp(0, 1).to(image.dtype)
-        filled = torch.where(hole, pred, image)
+        filled = composite(image, pred, hole)
         return filled if gate is None else (filled, pred, gate)
 
 

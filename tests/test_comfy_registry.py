@@ -211,7 +211,7 @@ hole[5:12, 5:12] = True
 fill.fill(image, hole, "biharmonic")
 try:
     fill.fill(image, hole, "telea")
-except fill.MissingOpenCV as exc:
+except fill.MissingDependency as exc:
     print(exc)
 """
     done = _without_cv2(code)
