@@ -10,8 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-from ci import in_ci
+from ci import missing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,9 +22,7 @@ def comfy_cli() -> Path:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     reason = "comfy-cli is not installed: bash tests/install-test-deps.sh (or set COMFY_CLI)"
-    if in_ci():
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+    missing(reason)
 
 
 def _comfy(cli: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -171,6 +171,16 @@ def comfyui_dir() -> Path:
     return root
 
 
+def require_comfyui() -> Path:
+    """:func:`comfyui_dir` for a test: it skips where ComfyUI is not installed, fails in CI."""
+    from ci import missing
+
+    try:
+        return comfyui_dir()
+    except ComfyUIUnavailable as exc:
+        missing(str(exc), "; CI must run the ComfyUI tests")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import comfyui_harness as harness
-from ci import in_ci
 
 
 @pytest.fixture(scope="session")
@@ -22,12 +21,7 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.ComfyU
 
     Without ComfyUI installed these tests fail in CI (CI=true) and skip elsewhere, saying why.
     """
-    try:
-        harness.comfyui_dir()
-    except harness.ComfyUIUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"{exc}; CI must run the ComfyUI tests", pytrace=False)
-        pytest.skip(str(exc))
+    harness.require_comfyui()
     import torch
 
     from pconv import PConvUNet, UNetConfig, save_model

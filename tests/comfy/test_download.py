@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ci import in_ci
-from comfyui_harness import ComfyUIServer, ComfyUIUnavailable, comfyui_dir, load_workflow
+from comfyui_harness import ComfyUIServer, load_workflow, require_comfyui
 from PIL import Image
 
 pytestmark = pytest.mark.comfyui
@@ -20,12 +19,7 @@ REPO_ID = "pconv/pconv-places2-256"  # the registry's places2 (no sha256 pinned 
 
 
 def test_zoo_model_downloads_on_first_use(tmp_path: Path) -> None:
-    try:
-        comfyui_dir()
-    except ComfyUIUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"{exc}; CI must run the ComfyUI tests", pytrace=False)
-        pytest.skip(str(exc))
+    require_comfyui()
     import torch
     from zoo_fixtures import local_hub
 

@@ -19,15 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ci import in_ci
+from ci import missing
 from comfy_cli import node_archive
 from comfyui_harness import (
     EXAMPLE_INPUTS,
     ComfyUIServer,
-    ComfyUIUnavailable,
-    comfyui_dir,
     copy_example_inputs,
     load_workflow,
+    require_comfyui,
 )
 from PIL import Image
 
@@ -46,19 +45,12 @@ def user_comfyui_python() -> Path:
     )
     if not found or found.returncode != 0:
         reason = f"no user ComfyUI environment at {python}: bash tests/install-test-deps.sh"
-        if in_ci():
-            pytest.fail(f"{reason}; CI must run the ComfyUI tests", pytrace=False)
-        pytest.skip(reason)
+        missing(reason, "; CI must run the ComfyUI tests")
     return python
 
 
 def test_registry_archive_installed_like_manager(tmp_path: Path) -> None:
-    try:
-        comfyui_dir()
-    except ComfyUIUnavailable as exc:
-        if in_ci():
-            pytest.fail(f"{exc}; CI must run the ComfyUI tests", pytrace=False)
-        pytest.skip(str(exc))
+    require_comfyui()
     python = user_comfyui_python()
     no_pconv = subprocess.run(
         [str(python), "-c", "import pconv"], capture_output=True, timeout=120, cwd=tmp_path
