@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 from ci import missing
-from comfyui_harness import UI_WORKFLOWS, ComfyUIServer, load_workflow
+from comfyui_harness import UI_WORKFLOWS, ComfyUIServer, copy_example_inputs, load_workflow
 from screenshot import CHROMIUM, browser_page, load_ui, to_api, without_meta
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.browser]
@@ -44,6 +44,8 @@ def test_ui_workflows_load_with_no_missing_node(comfyui: ComfyUIServer, chromium
     for name in NAMES:
         assert converted[name] == without_meta(load_workflow(f"{name}.json")), name
     # what the page sends for the pre-fill workflow validates up to the checkpoint loader
+    # (given the workflows' input images, which the docs tell a user to copy into input/)
+    copy_example_inputs(comfyui.base)
     prompt = converted["pconv_prefill_diffusion"]
     status, body = comfyui.queue(prompt)
     [(node, errors)] = body["node_errors"].items()
