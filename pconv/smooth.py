@@ -122,6 +122,16 @@ def _degrees(h: int, w: int, device: torch.device) -> Tensor:
     return ((rows[:, None] + cols[None, :]) * inside).reshape(-1)
 
 
+@functools.lru_cache(maxsize=16)
+def _stencil_tables(wp: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """The stencil's index steps on a grid ``wp`` wide, which of its entries are adjacent,
+    and the weights that do not depend on the image's edges (made once, not once a level)."""
+    steps = torch.tensor([dy * wp + dx for dy, dx in _STENCIL], dtype=torch.int32, device=device)
+    adjacent = torch.zeros(len(_STENCIL), dtype=torch.bool, device=device)
+    adjacent[list(_ADJACENT)] = True
+    return steps, adjacent, torch.tensor(_FIXED, device=device)
+
+
 def _solve_sparse(filled: Tensor, hole: Tensor, iterations: int) -> Tensor:
     """:func:`_solve_dense`'s equations for one image ``[C,H,W]``, on its hole pixels only.
 
@@ -144,7 +154,7 @@ def _solve_sparse(filled: Tensor, hole: Tensor, iterations: int) -> Tensor:
         return filled
     padded = F.pad(filled, (2, 2, 2, 2))
     planes = padded.reshape(c_planes, -1)  # [C, (H+4)(W+4)]
-    steps = torch.tensor([dy * wp + dx for dy, dx in _STENCIL], dtype=torch.int32, device=dev)
+    steps, adjacent, fixed = _stencil_tables(wp, dev)
     neighbour = ids[:, None] + steps  # [n, 13], raster order in each row as CSR wants
     # What a row needs of each neighbour, packed into one int32 so that one gather fetches it:
     # its rank among the hole pixels (its column; a row's ranks never decrease, and a known
@@ -156,9 +166,7 @@ def _solve_sparse(filled: Tensor, hole: Tensor, iterations: int) -> Tensor:
     in_hole = packed.bitwise_and(8).bool()
     deg_v = packed.bitwise_and_(7)
     deg_u = deg_v[:, _CENTRE : _CENTRE + 1]
-    adjacent = torch.zeros(len(_STENCIL), dtype=torch.bool, device=dev)
-    adjacent[list(_ADJACENT)] = True
-    weight = torch.where(adjacent, (deg_v + deg_u).neg_().float(), torch.tensor(_FIXED, device=dev))
+    weight = torch.where(adjacent, (deg_v + deg_u).neg_().float(), fixed)
     weight[:, _CENTRE] = (deg_u * deg_u + deg_u).squeeze(1).float()
     size = len(_STENCIL)
     rows = torch.arange(0, n * size + 1, size, dtype=torch.int32, device=dev)
@@ -268,7 +276,7 @@ def smooth_fill(image: Tensor, valid: Tensor, iterations: int = 8) -> Tensor:
             # the finest levels only settle the detail near the holes' edges, so they solve
             # within ``reach`` pixels of a known one and keep the coarser solution farther in.
             hole = 1 - lv
-            filled = known + guess * hole  # ``known`` is 0 in the holes
+            filled = torch.addcmul(known, guess, hole)  # ``known`` is 0 in the holes
             reach = iterations // _REACH
             if depth < _BANDED and reach < max(known.shape[-2:]):
                 hole = hole * _near(lv, reach)
