@@ -21,8 +21,11 @@ from pconv.inpaint import pick_device
 SOURCES_GROUP = "pconv.model_sources"
 
 
-def _sources() -> list[Callable[[str | os.PathLike[str]], Path]]:
-    return [ep.load() for ep in sorted(entry_points(group=SOURCES_GROUP), key=lambda e: e.name)]
+def _source() -> Callable[[str | os.PathLike[str]], Path] | None:
+    """The first model source by name, imported only now: the others are never imported, so
+    a package that declares the group cannot run code in a process that does not use it."""
+    declared = sorted(entry_points(group=SOURCES_GROUP), key=lambda e: e.name)
+    return declared[0].load() if declared else None
 
 
 def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
@@ -31,9 +34,9 @@ def resolve_weights(name_or_path: str | os.PathLike[str]) -> Path:
     A model source (the zoo) resolves all of these (a bare zoo name wins over a same-named
     folder in the working directory); where none is installed, local files and folders.
     """
-    sources = _sources()
-    if sources:
-        return sources[0](name_or_path)
+    source = _source()
+    if source is not None:
+        return source(name_or_path)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         path = path / WEIGHTS_NAME

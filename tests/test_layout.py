@@ -54,3 +54,16 @@ def test_the_zoo_reaches_pconv_through_its_entry_point():
     sources = entry_points(group=pconv.loader.SOURCES_GROUP)
     assert [ep.value for ep in sources] == ["zoo:resolve"]
     assert pconv.loader.resolve_weights("default").name == "default.safetensors"
+
+
+def test_only_the_model_source_in_use_is_imported(monkeypatch):
+    """Another package declaring the group (sorted after ours) is never imported: a broken
+    or unwanted source cannot run code in a process that loads our models."""
+    from importlib.metadata import EntryPoint, entry_points
+
+    import pconv.loader
+
+    ours = list(entry_points(group=pconv.loader.SOURCES_GROUP))
+    other = EntryPoint("zzz-other", "no_such_module_here:resolve", pconv.loader.SOURCES_GROUP)
+    monkeypatch.setattr(pconv.loader, "entry_points", lambda group: [other, *ours])
+    assert pconv.loader.resolve_weights("default").name == "default.safetensors"
