@@ -177,3 +177,17 @@ def test_nodes_leave_threads_to_comfyui_unless_asked():
     sources = {p.name: p.read_text() for p in (ROOT / "nodes").glob("*.py")}
     assert "threads.configure_from_environment()" in sources["extension.py"]
     assert not [name for name, text in sources.items() if "set_num_threads" in text]
+
+
+def test_configure_leaves_opencv_unimported_and_sets_it_when_pconv_imports_it():
+    # configuring on every start used to import OpenCV (~0.16 s) just to set its threads
+    code = (
+        "import sys, pconv.threads as t\n"
+        "t.configure(2)\n"
+        "assert 'cv2' not in sys.modules\n"
+        "from pconv.masks.opencv import cv2\n"
+        "print(cv2.getNumThreads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"

@@ -47,8 +47,9 @@ class OpenCVInpaint:
     """``cv2.inpaint``: Telea (2004) fast marching, or Bertalmio et al. (2001) Navier-Stokes."""
 
     def __init__(self, name: str, flag_name: str) -> None:
-        import cv2
+        from pconv.threads import import_opencv
 
+        cv2 = import_opencv()
         self.name = name
         self._cv2 = cv2
         self._flag = getattr(cv2, flag_name)

@@ -9,11 +9,11 @@ it is asked for, or raises :class:`pconv.errors.MissingDependency` saying what t
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 from typing import Any
 
 from pconv.errors import MissingDependency
+from pconv.threads import import_opencv
 
 INSTALL_HINT = (
     "pip install 'pconv[masks]' (opencv-python-headless), or any one OpenCV wheel that is "
@@ -24,7 +24,7 @@ INSTALL_HINT = (
 def load() -> ModuleType:
     """The ``cv2`` module, or :class:`MissingDependency` (one line) when it is not installed."""
     try:
-        return importlib.import_module("cv2")
+        return import_opencv()
     except ImportError:
         raise MissingDependency(
             f"the mask generators need OpenCV (cv2), which is not installed: {INSTALL_HINT}"
