@@ -113,6 +113,9 @@ _STENCIL = (
 _FIXED = (1.0, 2.0, 0.0, 2.0, 1.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 2.0, 1.0)
 _CENTRE, _ADJACENT = 6, (2, 5, 7, 10)
 
+#: Padded grids smaller than this pack a rank (times 16, with 4 bits of flags) in int32.
+_INT32_GRID = 2**27
+
 
 @functools.lru_cache(maxsize=16)  # every level of every fill of one image size asks again
 def _degrees(h: int, w: int, device: torch.device) -> Tensor:
@@ -152,13 +155,16 @@ def _solve_sparse(filled: Tensor, hole: Tensor, iterations: int) -> Tensor:
     pixels with zeros (so no neighbour index leaves it, and pixels off the image count 0): all
     13 columns, to take the starting residual from the padded image in one product, and the
     hole columns alone (zero for known neighbours), the system CG solves. Work and memory
-    follow the hole's size, not the image's: no whole-image arithmetic beyond one padding.
+    follow the hole's size, not the image's: the only whole-image work is one padding and
+    the integer tables' running count.
     """
     c_planes, h, w = filled.shape
     dev, wp = filled.device, w + 4
+    # int32 indices: half the memory traffic of the [n, 13] tables (CSR takes them as they
+    # are), wherever a rank times 16 fits in them (images up to about 11500 x 11500)
+    index = torch.int32 if (h + 4) * wp < _INT32_GRID else torch.int64
     in_grid = F.pad(hole.reshape(1, h, w) > 0.5, (2, 2, 2, 2)).reshape(-1)
-    # int32 indices: half the memory traffic of the [n, 13] tables (CSR takes them as they are)
-    ids = in_grid.nonzero().squeeze(1).int()  # hole pixels of the padded grid, raster order
+    ids = in_grid.nonzero().squeeze(1).to(index)  # hole pixels of the padded grid, raster order
     n = ids.numel()
     if n == 0:
         return filled
@@ -169,8 +175,8 @@ def _solve_sparse(filled: Tensor, hole: Tensor, iterations: int) -> Tensor:
     # What a row needs of each neighbour, packed into one int32 so that one gather fetches it:
     # its rank among the hole pixels (its column; a row's ranks never decrease, and a known
     # neighbour takes a neighbour's with weight 0), whether it is a hole pixel, its degree.
-    in_grid = in_grid.int()
-    rank = in_grid.cumsum(0, dtype=torch.int32).sub_(in_grid)
+    in_grid = in_grid.to(index)
+    rank = in_grid.cumsum(0, dtype=index).sub_(in_grid)
     packed = rank.mul_(16).add_(in_grid, alpha=8).add_(_degrees(h, w, dev))[neighbour]
     column = packed.bitwise_right_shift(4).clamp_(max=n - 1)
     in_hole = packed.bitwise_and(8).bool()
@@ -179,7 +185,7 @@ def _solve_sparse(filled: Tensor, hole: Tensor, iterations: int) -> Tensor:
     weight = torch.where(adjacent, (deg_v + deg_u).neg_().float(), fixed)
     weight[:, _CENTRE] = (deg_u * deg_u + deg_u).squeeze(1).float()
     size = len(_STENCIL)
-    rows = torch.arange(0, n * size + 1, size, dtype=torch.int32, device=dev)
+    rows = torch.arange(0, n * size + 1, size, dtype=index, device=dev)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": not the user's concern
         warnings.filterwarnings("ignore", message=".*[Ss]parse", category=UserWarning)
         full = torch.sparse_csr_tensor(

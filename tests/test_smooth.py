@@ -124,6 +124,18 @@ def test_hole_only_solver_is_the_whole_image_solver(size):
     assert torch.equal(sparse[:, hole[0] == 0], image[:, hole[0] == 0])
 
 
+def test_images_too_large_for_int32_tables_take_int64(monkeypatch):
+    import pconv.smooth
+
+    torch.manual_seed(1)
+    image, start = torch.rand(3, 30, 20), torch.rand(3, 30, 20)
+    hole = (torch.rand(1, 30, 20) < 0.4).float()
+    filled = image * (1 - hole) + start * hole
+    small = pconv.smooth._solve_sparse(filled, hole, 20)
+    monkeypatch.setattr(pconv.smooth, "_INT32_GRID", 100)  # as if the image were huge
+    torch.testing.assert_close(pconv.smooth._solve_sparse(filled, hole, 20), small)
+
+
 def test_near_is_a_square_dilation():
     import torch.nn.functional as F
 
