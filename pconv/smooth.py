@@ -7,9 +7,9 @@ from the level below, so a few iterations at full size (more on the cheap coarse
 enough at any image size, and it runs on whatever device the model is on.
 
 The coarse levels carry the slow, long-range part of the solution. What the two finest levels
-add is detail near the holes' edges, so they solve only within ``iterations // 4`` pixels of a
-known pixel and keep the upsampled coarser solution farther in: that halves the work where it
-is dearest and leaves the fill as close to the photo as before (``benchmarks/bench_core.py``).
+add is detail near the holes' edges, so they solve only within a few pixels of a known pixel
+(:data:`_REACH`) and keep the upsampled coarser solution farther in: that cuts the work where
+it is dearest and leaves the fill as close to the photo as before (``benchmarks/bench_core.py``).
 With many iterations the band covers the holes and the fill converges to the exact solution.
 
 Only the holes are worked on: in eager mode each level's equations are sparse matrices over
@@ -39,10 +39,10 @@ _DONE = 1e-10
 #: Levels stop halving below this side; the coarsest one starts from the known mean.
 _COARSEST = 8
 
-#: The ``_BANDED`` finest levels solve only within ``iterations // _REACH`` pixels of a known
-#: pixel (2 at the default 8 iterations), with ``iterations`` steps; coarser levels take twice
-#: as many, which costs little there.
-_BANDED, _REACH = 2, 4
+#: The finest levels solve only within ``iterations // _REACH[depth]`` of their pixels of a
+#: known pixel (at the default 8 iterations: 1 at full size, 2 at half size, which is 4 at
+#: full size), with ``iterations`` steps; coarser levels take twice as many, cheap there.
+_REACH = (8, 4)
 
 #: Tie of each unknown to its starting value: keeps the system definite even for an image
 #: with no known pixel, far too weak to matter anywhere else.
@@ -293,8 +293,9 @@ def smooth_fill(image: Tensor, valid: Tensor, iterations: int = 8) -> Tensor:
             # within ``reach`` pixels of a known one and keep the coarser solution farther in.
             hole = 1 - lv
             filled = torch.addcmul(known, guess, hole)  # ``known`` is 0 in the holes
-            reach = iterations // _REACH
-            if depth < _BANDED and reach < max(known.shape[-2:]):
+            banded = depth < len(_REACH)
+            reach = max(iterations // _REACH[depth], 1) if banded else 0
+            if banded and reach < max(known.shape[-2:]):
                 hole = hole * _near(lv, reach)
-            guess = _solve(filled, hole, iterations if depth < _BANDED else 2 * iterations)
+            guess = _solve(filled, hole, iterations if banded else 2 * iterations)
         return guess.to(dtype)

@@ -148,8 +148,9 @@ def test_near_is_a_square_dilation():
 
 def test_banded_fine_levels_fill_as_well_as_solving_every_hole_pixel(photos, monkeypatch):
     # The finest levels solve only near the holes' edges and keep the coarser solution farther
-    # in: the fill stays close to the unbanded one (twice the steps everywhere) and within an
-    # 8-bit level of it in distance to the photo (measured: about 0.5 worse, 5.5 apart).
+    # in: the fill stays close to the unbanded one (twice the steps everywhere) and about as
+    # close to the photo (measured: 0.7-0.8 of an 8-bit level worse, 7.1-7.4 apart; a band
+    # that lost the coarse solution would be tens of levels off).
     import pconv.smooth
 
     image = photos["astronaut"][::2, ::2].astype(np.float32) / 255  # 256x256
@@ -157,13 +158,13 @@ def test_banded_fine_levels_fill_as_well_as_solving_every_hole_pixel(photos, mon
         hole = sample_mask("irregular", 256, bucket, bucket=bucket)
         x, valid = _tensors(image, hole)
         banded = smooth_fill(x, valid)[0].permute(1, 2, 0).numpy()
-        monkeypatch.setattr(pconv.smooth, "_BANDED", 0)
+        monkeypatch.setattr(pconv.smooth, "_REACH", ())
         everywhere = smooth_fill(x, valid)[0].permute(1, 2, 0).numpy()
         monkeypatch.undo()
 
         def rmse(a: np.ndarray, b: np.ndarray, hole: np.ndarray = hole) -> float:
             return float(np.sqrt(np.mean((a - b)[hole] ** 2)))
 
-        assert rmse(banded, everywhere) < 8 / 255, bucket
-        assert rmse(banded, image) < rmse(everywhere, image) + 1 / 255, bucket
+        assert rmse(banded, everywhere) < 10 / 255, bucket
+        assert rmse(banded, image) < rmse(everywhere, image) + 1.5 / 255, bucket
         assert not np.array_equal(banded, everywhere)  # the band is in effect
