@@ -203,7 +203,8 @@ def import_opencv() -> ModuleType:
 
     Raises ``ImportError`` where it is not installed (it is optional: the masks extra).
     """
+    first = "cv2" not in sys.modules  # once loaded, configure set it, or its owner did since
     cv2 = importlib.import_module("cv2")
-    if _opencv_threads is not None:
+    if first and _opencv_threads is not None:
         cv2.setNumThreads(_opencv_threads)
     return cv2
