@@ -18,7 +18,9 @@ The API, from the most to the least convenient:
 * :func:`atomic_path` - a temporary path, for writers that want a file name
   (``safetensors.torch.save_file``);
 * :func:`atomic_folder` - a folder built in full, then swapped in;
-* :func:`sha256_file` - the hash of a file, read in chunks.
+* :func:`sha256_file` - the hash of a file, read in chunks;
+* :func:`file_key` - what identifies a file, so that a writer can tell that its output is one
+  of its inputs under another name.
 """
 
 from __future__ import annotations
@@ -195,6 +197,27 @@ def remove_temporaries(folder: str | os.PathLike[str], name: str = "*") -> int:
         else:
             item.unlink(missing_ok=True)
     return len(stale)
+
+
+def file_key(path: str | os.PathLike[str]) -> tuple[object, ...]:
+    """What identifies the file at ``path``: equal keys mean one file.
+
+    Where the file exists, its device and inode, as :func:`os.path.samefile` compares them: a
+    symlink, a ``..`` in the path, a hard link and another spelling on a case-insensitive file
+    system (``Photo.PNG`` for ``photo.png``) all give the one file's key, whatever the names
+    look like. A path that does not exist yet has no inode: its resolved, case-normalised path
+    stands for it.
+    """
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # absent, a dangling link, a name the system refuses
+        return ("path", os.path.normcase(os.path.realpath(path)))
+    return ("file", st.st_dev, st.st_ino)
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` name one file (see :func:`file_key`)."""
+    return file_key(a) == file_key(b)
 
 
 def package_file(package: str, parts: Sequence[str]) -> Path | None:

@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pconv.errors import InputError
-from pconv.files import atomic_open
+from pconv.files import atomic_open, file_key
 
 if TYPE_CHECKING:
     import torch
@@ -44,6 +45,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
 #: The ``fix`` of a refused bomb; front ends render it as their flag (``--max-pixels N``).
 MAX_PIXELS_FIX = "max_pixels=N"
+
+#: The ``fix`` of an output refused because it is one of the inputs; front ends render it as
+#: their flag (``--overwrite``).
+OVERWRITE_FIX = "overwrite=True"
+#: Inputs named in the one line of a refused overwrite; the rest are counted.
+_NAMED = 3
 
 #: EXIF's orientation tag: how a camera's stored pixels are turned to be seen upright.
 ORIENTATION = 0x0112
@@ -265,6 +272,37 @@ def check_output(path: str | os.PathLike[str]) -> str:
     fmt = output_format(path)
     check_folder_writable(Path(path).parent)
     return fmt
+
+
+def refuse_overwriting_inputs(
+    outputs: Iterable[str | os.PathLike[str]],
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    folder: str | os.PathLike[str] | None = None,
+) -> None:
+    """An :class:`InputError` (``fix`` :data:`OVERWRITE_FIX`) if writing any of ``outputs``
+    would replace one of ``inputs``: the user's photo or mask, lost for good.
+
+    Same file means the file system's one file (:func:`pconv.files.file_key`), however the two
+    are spelled: through symlinks, ``..``, hard links or another case on a case-insensitive
+    file system. Called before any work; ``folder`` names the output folder of a folder job in
+    the message, which then counts the clashes and names the first few.
+    """
+    known = {file_key(p): Path(p) for p in inputs}
+    clashes = [(Path(out), known[key]) for out in outputs if (key := file_key(out)) in known]
+    if not clashes:
+        return
+    if folder is None or len(clashes) == 1:
+        out, original = clashes[0]
+        what = "an input" if str(out) == str(original) else f"the input {original} by another name"
+        raise InputError(f"is {what}: the result would replace it", path=out, fix=OVERWRITE_FIX)
+    named = ", ".join(str(original) for _, original in clashes[:_NAMED])
+    more = f" and {len(clashes) - _NAMED} more" if len(clashes) > _NAMED else ""
+    raise InputError(
+        f"{len(clashes)} results would replace their inputs ({named}{more})",
+        path=folder,
+        fix=OVERWRITE_FIX,
+    )
 
 
 def save_image(

@@ -16,7 +16,11 @@ from pconv import threads
 from pconv.errors import PConvError
 
 #: How the commands spell the library's arguments that fix an error (``PConvError.fix``).
-FLAGS = {"resize_mask_to_image=True": "--resize-mask", "max_pixels=N": "--max-pixels N"}
+FLAGS = {
+    "resize_mask_to_image=True": "--resize-mask",
+    "max_pixels=N": "--max-pixels N",
+    "overwrite=True": "--overwrite",
+}
 
 #: subcommand name -> module under pconv.cli that implements it
 SUBCOMMANDS = {
@@ -37,6 +41,20 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
         "else auto: the usable cores less those other processes keep busy now, so that a busy "
         "machine is not oversubscribed)",
     )
+
+
+def add_overwrite_argument(
+    parser: argparse.ArgumentParser,
+    help: str = "allow outputs to replace input files (refused by default, before any work)",
+    *aliases: str,
+) -> None:
+    """``--overwrite``: let a command write over its own input files. Without it, an output
+    that is one of the inputs (:func:`pconv.io.refuse_overwriting_inputs`) is refused before
+    any work, so that a typo cannot replace a photo. ``aliases``: older names, still read,
+    not shown in ``--help``."""
+    parser.add_argument("--overwrite", action="store_true", help=help)
+    for alias in aliases:
+        parser.add_argument(alias, dest="overwrite", action="store_true", help=argparse.SUPPRESS)
 
 
 def apply_threads(args: argparse.Namespace) -> None:

