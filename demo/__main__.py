@@ -11,6 +11,7 @@ from typing import Any
 from demo.processing import MAX_SIDE
 from pconv import threads
 from pconv.errors import PConvError
+from pconv.inpaint import pick_device
 
 log = logging.getLogger("demo")
 
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     try:  # before any model work, and a bad value before gradio's import (seconds)
         count = threads.apply(args.threads)
+        pick_device(args.device)
     except PConvError as exc:
         print(f"python -m demo: error: {exc.describe()}", file=sys.stderr)
         return 2

@@ -47,6 +47,11 @@ class CheckpointError(PConvError):
     """A weights file that is missing, corrupt or of the wrong architecture."""
 
 
+class DeviceError(PConvError):
+    """A device that this torch does not have: a typo (``gpu``), or CUDA asked of a CPU-only
+    build or of a machine without a GPU. The message lists the devices there are."""
+
+
 class MissingDependency(PConvError, ImportError):
     """An optional library that the asked-for feature needs is not installed (OpenCV for the
     mask generators); an ``ImportError`` too, so ``except ImportError`` still catches it."""

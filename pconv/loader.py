@@ -56,7 +56,10 @@ def load_model(
     """Load a model (any registered architecture) in eval mode: ``pconv.load_model("places2")``
     or a path.
 
-    ``device="auto"`` picks CUDA, MPS or CPU. Weights are safetensors only.
+    ``device="auto"`` picks CUDA, MPS or CPU; a device this torch does not have is a
+    :class:`~pconv.errors.DeviceError`, raised before any download. Weights are safetensors
+    only.
     """
-    model, _ = load_weights(resolve_weights(name_or_path), pick_device(device), dtype)
+    chosen = pick_device(device)
+    model, _ = load_weights(resolve_weights(name_or_path), chosen, dtype)
     return model
