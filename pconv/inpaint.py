@@ -51,7 +51,7 @@ from pconv.architectures import (
 )
 from pconv.errors import DeviceError, InputError
 from pconv.holes import binarise, composite, fit_to_image, nothing_to_fill, refuse_full
-from pconv.io import hole_to_valid
+from pconv.io import hole_to_valid, holes_from_pixels, mask_from_image
 from pconv.precision import PRECISIONS, autocast_dtype, precision_name
 from pconv.smooth import smooth_fill
 from pconv.unet import blend
@@ -184,27 +184,49 @@ def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
     raise InputError(f"unsupported image type {type(image).__name__}")
 
 
-def _mask_to_tensor(mask: object) -> Tensor:
-    """Any mask (True/1/white = fill) -> bool ``[B,H,W]``, binarised at 0.5."""
+#: The mask shapes :func:`inpaint` reads, for the message that refuses any other.
+MASK_SHAPES = (
+    "[H,W], [H,W,C] (C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA: read as mask files are), "
+    "a batch [B,H,W], [B,1,H,W] or [B,H,W,C]"
+)
+
+
+def _channels_last(shape: tuple[int, ...], size: tuple[int, int]) -> bool:
+    """Whether a 3- or 4-axis mask holds channels on its last axis (``[H,W,C]``,
+    ``[B,H,W,C]``) rather than being a batch ``[B,H,W]``: its middle axes are the image's
+    size, or its last two are not (an RGB mask of another size, with ``resize_mask_to_image``).
+    An ``[H,W,C]`` that is also a plausible ``[B,H,W]`` (an image 3 pixels wide) counts as
+    channels."""
+    if len(shape) not in (3, 4) or not 1 <= shape[-1] <= 4:
+        return False
+    return tuple(shape[-3:-1]) == size or tuple(shape[-2:]) != size
+
+
+def _mask_to_tensor(mask: object, size: tuple[int, int]) -> Tensor:
+    """Any mask (True/1/white = fill) -> bool ``[B,H,W]``, binarised at 0.5; ``size`` is the
+    image's ``(H, W)``, which tells an RGB mask ``[H,W,3]`` from a batch of masks."""
     if isinstance(mask, Image.Image):
-        arr = np.asarray(mask.convert("L"), dtype=np.float32) / 255.0
-    elif isinstance(mask, np.ndarray):
+        return torch.from_numpy(mask_from_image(mask))[None]
+    if isinstance(mask, np.ndarray):
         arr = mask
         if arr.dtype == np.uint8:
             arr = arr.astype(np.float32) / 255.0
+        elif arr.dtype == np.uint16:
+            arr = arr.astype(np.float32) / 65535.0
         arr = np.asarray(arr, dtype=np.float32)
     elif isinstance(mask, Tensor):
         arr = mask.detach().to("cpu", torch.float32).numpy()
     else:
         raise InputError(f"unsupported mask type {type(mask).__name__}")
+    if _channels_last(arr.shape, size):
+        holes = holes_from_pixels(arr)
+        return torch.from_numpy(holes if holes.ndim == 3 else holes[None])
     if arr.ndim == 4 and arr.shape[1] == 1:  # [B,1,H,W]
         arr = arr[:, 0]
-    if arr.ndim == 3 and arr.shape[-1] == 1:  # [H,W,1]
-        arr = arr[..., 0]
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
-        raise InputError(f"mask must be [H,W] or [B,H,W], got shape {mask.shape}")  # type: ignore[union-attr]
+        raise InputError(f"a mask must be {MASK_SHAPES}; got shape {tuple(arr.shape)}")
     return torch.from_numpy(binarise(arr))
 
 
@@ -497,7 +519,12 @@ def inpaint(
             or a tensor ``[3,H,W]``/``[B,3,H,W]`` in [0,1]. Float values outside [0, 1] (a
             0..255 float array) and NaN are refused with an :class:`InputError`.
         mask: same size as the image, **white / True / 1 = fill this**; ``[H,W]`` (shared by a
-            batch) or ``[B,H,W]``; soft masks are binarised at 0.5.
+            batch) or ``[B,H,W]``; soft masks are binarised at 0.5. A mask with channels
+            (a PIL image of any mode, ``np.asarray(Image.open("mask.png"))`` as ``[H,W,3]`` or
+            ``[H,W,4]``, a batch ``[B,H,W,C]``) is read as ``pconv inpaint`` reads mask files
+            (:func:`pconv.io.holes_from_pixels`: any channel white, or the alpha of a
+            colourless brush layer). An axis of 1 to 4 after the image's height and width is
+            channels; ``[B,H,W]`` needs the image's own height and width last.
         model: any registered architecture (:mod:`pconv.architectures`), e.g. from
             :func:`pconv.load_model`.
         device: ``"auto"`` (default: CUDA, MPS, CPU), or any torch device.
@@ -511,13 +538,17 @@ def inpaint(
     is an error, and so is one of another size unless ``resize_mask_to_image``.
     """
     images, kind = _image_to_tensor(image)
-    holes = _mask_to_tensor(mask)
     b, _, h, w = images.shape
+    holes = _mask_to_tensor(mask, (h, w))
     if strategy is not None and strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     holes = fit_to_image(holes, (h, w), resize=resize_mask_to_image)
     if holes.shape[0] not in (1, b):
-        raise InputError(f"{holes.shape[0]} masks for {b} images (give one, or one per image)")
+        raise InputError(
+            f"{holes.shape[0]} masks for {b} images (give one, or one per image; a mask of "
+            f"shape {tuple(np.shape(mask))} is read as {holes.shape[0]} masks, and a mask is "
+            f"{MASK_SHAPES})"
+        )
     holes = holes.expand(b, h, w)
     refuse_full(holes)
     dev = pick_device(device)

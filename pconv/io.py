@@ -192,20 +192,36 @@ def read_image(
 def load_mask(
     path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
-    """Read a mask file as ``bool [H, W]``, True = fill (white in the file).
-
-    Colour masks are reduced to their brightest channel, so a red or white brush both count.
-    An image whose only information is its alpha channel (a fully transparent brush layer)
-    uses the alpha as the mask. ``max_pixels`` and the EXIF orientation as for
+    """Read a mask file as ``bool [H, W]``, True = fill (white in the file), by
+    :func:`holes_from_pixels`' rule: a red or white brush both count, and a transparent brush
+    layer's alpha is the mask. ``max_pixels`` and the EXIF orientation as for
     :func:`load_image`: a mask drawn on a phone's photo as it is seen fits that photo.
     """
-    arr = _to_float(_open(path, max_pixels)[0])
-    colour = arr[..., :3] if arr.shape[2] >= 3 else arr[..., :1]
-    grey = colour.max(axis=2)
-    if arr.shape[2] in (2, 4):
-        alpha = arr[..., -1]
-        flat = grey.max(initial=0) == grey.min(initial=0)  # flat colour: the alpha is the mask
-        grey = alpha if flat else grey * alpha
+    return mask_from_image(_open(path, max_pixels)[0])
+
+
+def mask_from_image(img: Image.Image) -> np.ndarray:
+    """A PIL mask of any mode as ``bool [H, W]``, True = fill, read as mask files are."""
+    return holes_from_pixels(_to_float(img))
+
+
+def holes_from_pixels(pixels: np.ndarray) -> np.ndarray:
+    """Mask pixels ``[..., H, W, C]`` in [0, 1] -> ``bool [..., H, W]``, True = fill: how every
+    mask with channels is read (files, PIL images, ``[H,W,3]`` arrays), one mask at a time
+    over any leading batch axes.
+
+    ``C`` is 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA). The colour is reduced to its
+    brightest channel, so a red or a white brush both count. With alpha, a mask whose colour
+    is black everywhere is its alpha (a brush layer that only its transparency draws); any
+    other is its colour times its alpha (transparent is never a hole). Binarised at
+    :data:`MASK_THRESHOLD`.
+    """
+    colour = pixels[..., :3] if pixels.shape[-1] >= 3 else pixels[..., :1]
+    grey = colour.max(axis=-1)
+    if pixels.shape[-1] in (2, 4):
+        alpha = pixels[..., -1]
+        colourless = grey.max(axis=(-2, -1), keepdims=True, initial=0) == 0
+        grey = np.where(colourless, alpha, grey * alpha)
     return grey >= MASK_THRESHOLD
 
 

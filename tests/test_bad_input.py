@@ -11,7 +11,7 @@ from PIL import Image
 
 import pconv
 from pconv.cli import main
-from pconv.errors import DeviceError
+from pconv.errors import DeviceError, PConvError
 
 #: a device no torch has, and one index past the GPUs this machine has (none on a CPU build)
 TYPO = "gpu"
@@ -80,3 +80,49 @@ def test_commands_say_which_devices_there_are(device, tmp_path, photos, tiny_mod
 
     assert demo(["--device", device, "--no-zoo"]) == 2
     assert "auto, cpu" in _one_line(capsys)
+
+
+# -- mask arrays with channels ---------------------------------------------------------------------
+
+
+def _mask_files(tmp_path, shape: tuple[int, ...]) -> dict[str, object]:
+    """One hole drawn four ways: a white RGB mask, a red RGB brush, a colourless RGBA brush
+    layer (only its alpha draws) and a grey PNG."""
+    hole = _hole(shape)
+    rgb = np.repeat(hole[..., None], 3, axis=2).astype(np.uint8) * 255
+    red = np.zeros_like(rgb)
+    red[..., 0] = hole * 255
+    layer = np.zeros((*shape[:2], 4), dtype=np.uint8)
+    layer[..., 3] = hole * 255
+    grey = hole.astype(np.uint8) * 255
+    return {
+        name: _save(arr, tmp_path / f"{name}.png")
+        for name, arr in {"rgb": rgb, "red": red, "layer": layer, "grey": grey}.items()
+    }
+
+
+def test_mask_arrays_with_channels_are_read_as_mask_files(tmp_path, photos, tiny_model):
+    from pconv.io import load_mask
+
+    image = photos["chelsea"]
+    expected = pconv.inpaint(image, _hole(image.shape), tiny_model)
+    for name, path in _mask_files(tmp_path, image.shape).items():
+        assert np.array_equal(load_mask(path), _hole(image.shape)), name
+        array = np.asarray(Image.open(path))  # [H,W,3], [H,W,4] or [H,W]
+        assert np.array_equal(pconv.inpaint(image, array, tiny_model), expected), name
+        with Image.open(path) as pil:  # a PIL mask with alpha is read by its alpha too
+            assert np.array_equal(pconv.inpaint(image, pil, tiny_model), expected), name
+    rgb = np.asarray(Image.open(tmp_path / "rgb.png"))
+    batch = pconv.inpaint(np.stack([image, image]), np.stack([rgb, rgb]), tiny_model)
+    assert np.array_equal(batch[1], expected)  # [B,H,W,3] masks, one per image
+    tensor = pconv.inpaint(image, torch.from_numpy(rgb.copy()), tiny_model)  # a tensor [H,W,3] too
+    assert np.array_equal(tensor, expected)
+
+
+def test_mask_shapes_that_cannot_be_read_say_which_can(photos, tiny_model):
+    image = photos["chelsea"]
+    h, w = image.shape[:2]
+    for shape in [(2, 3, h, w, 1), (h,), (3, h, w)]:
+        with pytest.raises(PConvError) as info:
+            pconv.inpaint(image, np.zeros(shape, dtype=bool), tiny_model)
+        assert "[H,W,C]" in str(info.value) and "[B,H,W]" in str(info.value), shape
