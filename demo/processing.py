@@ -5,6 +5,9 @@ layer is not fully transparent (alpha > 0), whatever the brush colour; an upload
 read like ``pconv inpaint --mask`` reads it (:func:`pconv.io.load_mask`: white = fill, binarised
 at 0.5, a transparent brush layer's alpha counts). When both are given, their union is filled.
 
+Transparent photos stay transparent: the alpha channel comes back exactly as it was, holes
+included (only the colour is filled), and the result is an RGBA PNG.
+
 Big photos: the long side is capped (:data:`MAX_SIDE`, ``--max-side``): a bigger photo is scaled
 down to it before inpainting, and the notes say so. Files with more than :data:`MAX_PIXELS`
 pixels are refused before they are decoded, so memory stays bounded.
@@ -28,7 +31,7 @@ from torch import nn
 import pconv
 from pconv.errors import InputError, PConvError
 from pconv.holes import fills_everything, nothing_to_fill
-from pconv.io import load_image, load_mask, resize_mask, save_image, to_uint8
+from pconv.io import load_mask, read_image, resize_mask, save_image, to_uint8
 
 #: Photos with a longer side than this are scaled down before inpainting.
 MAX_SIDE = 4096
@@ -55,14 +58,14 @@ class DemoError(PConvError):
 class Job:
     """A photo and the pixels to fill, ready to inpaint."""
 
-    image: np.ndarray  # uint8 [H, W, 3]
+    image: np.ndarray  # uint8 [H, W, 3], or [H, W, 4] for a transparent photo
     hole: np.ndarray  # bool [H, W], True = fill
     notes: list[str] = field(default_factory=list)  # things the user should know (downscaling)
 
 
 @dataclass
 class Result:
-    image: np.ndarray  # uint8 [H, W, 3]
+    image: np.ndarray  # uint8 [H, W, 3] or [H, W, 4], as the job's
     hole: np.ndarray
     seconds: float
     notes: list[str]
@@ -125,11 +128,12 @@ def _unreadable(what: str, path: str | os.PathLike[str], exc: Exception) -> Demo
 def read_photo(
     path: str | os.PathLike[str], max_side: int = MAX_SIDE
 ) -> tuple[np.ndarray, str | None]:
-    """An image file as uint8 RGB, capped to ``max_side`` (with a note when it was)."""
+    """An image file as uint8 RGB (RGBA where it is transparent), capped to ``max_side``
+    (with a note when it was)."""
     size = check_file(path, "photo")
     try:
         if max(size) <= max_side:
-            return to_uint8(load_image(path)), None
+            return photo_from_array(to_uint8(read_image(path)[0])), None
         img = _decode_reduced(path, size, max_side)
     except (InputError, OSError, SyntaxError, ValueError) as exc:
         raise _unreadable("photo", path, exc) from None
@@ -153,21 +157,22 @@ def read_mask(path: str | os.PathLike[str], max_side: int = MAX_SIDE) -> np.ndar
 
 
 def photo_from_array(array: np.ndarray) -> np.ndarray:
-    """The editor's background (uint8 RGB/RGBA/grey) as uint8 RGB; transparency onto white."""
+    """The editor's background (uint8 RGB/RGBA/grey) as uint8 RGB, or RGBA where it is
+    transparent: the alpha goes through the fill as it was (:func:`pconv.inpaint`), so the
+    result is transparent where the photo was."""
     arr = np.asarray(array)
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.dtype != np.uint8:
         arr = np.clip(arr, 0, 255).astype(np.uint8)
-    if arr.shape[-1] in (2, 4) and (arr[..., -1] == 255).all():  # opaque: drop the alpha
-        arr = arr[..., :-1]
-    if arr.shape[-1] in (2, 4):  # with alpha: composite onto white, as browsers show it
-        alpha = arr[..., -1:].astype(np.float32) / 255.0
-        colour = arr[..., :-1].astype(np.float32)
-        arr = np.rint(colour * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    return np.ascontiguousarray(arr[..., :3])
+    alpha = arr[..., -1:] if arr.shape[-1] in (2, 4) else None
+    if alpha is not None and (alpha == 255).all():  # opaque: nothing to keep
+        alpha = None
+    colour = arr[..., :-1] if arr.shape[-1] in (2, 4) else arr
+    if colour.shape[-1] == 1:
+        colour = np.repeat(colour, 3, axis=-1)
+    rgb = colour[..., :3]
+    return np.ascontiguousarray(rgb if alpha is None else np.concatenate([rgb, alpha], axis=-1))
 
 
 def mask_from_layers(layers: Sequence[np.ndarray | None]) -> np.ndarray | None:

@@ -136,6 +136,9 @@ class _Kind:
     dtype: object = None
     device: torch.device | None = None
     channels_first: bool = True
+    #: the input's alpha channel, as it was (PIL: an "L" image; numpy: ``[..., H, W, 1]`` in
+    #: the input's dtype), put back on the result untouched, holes included
+    alpha: object = None
 
 
 def _check_unit_range(t: Tensor) -> Tensor:
@@ -151,10 +154,22 @@ def _check_unit_range(t: Tensor) -> Tensor:
     return t
 
 
+def _alpha(image: Image.Image) -> Image.Image | None:
+    """A PIL image's transparency as an "L" band (an alpha channel, or a palette's or a
+    colour key's transparency); None for an opaque mode."""
+    if "A" in image.getbands():
+        return image.getchannel("A")
+    if "transparency" in image.info:
+        return image.convert("RGBA").getchannel("A")
+    return None
+
+
 def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
     if isinstance(image, Image.Image):
         arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        return torch.from_numpy(arr).permute(2, 0, 1)[None], _Kind("pil", False)
+        return torch.from_numpy(arr).permute(2, 0, 1)[None], _Kind(
+            "pil", False, alpha=_alpha(image)
+        )
     if isinstance(image, np.ndarray):
         arr = image
         batched = arr.ndim == 4
@@ -162,7 +177,8 @@ def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
             arr = arr[..., None]
         if arr.ndim not in (3, 4) or arr.shape[-1] not in (1, 3, 4):
             raise InputError(f"image array must be [H,W,3] or [B,H,W,3], got {image.shape}")
-        kind = _Kind("numpy", batched, dtype=arr.dtype)
+        alpha = arr[..., 3:].copy() if arr.shape[-1] == 4 else None
+        kind = _Kind("numpy", batched, dtype=arr.dtype, alpha=alpha)
         if arr.dtype == np.uint8:
             arr = arr.astype(np.float32) / 255.0
         elif arr.dtype == np.uint16:
@@ -240,12 +256,18 @@ def _tensor_to_kind(t: Tensor, kind: _Kind) -> object:
         return out.to(kind.device)
     arr = t.permute(0, 2, 3, 1).numpy()
     if kind.kind == "pil":
-        return Image.fromarray(np.rint(arr[0] * 255.0).astype(np.uint8))
+        result = Image.fromarray(np.rint(arr[0] * 255.0).astype(np.uint8))
+        if kind.alpha is not None:
+            result.putalpha(kind.alpha)  # type: ignore[arg-type]
+        return result
     if kind.dtype == np.uint8:
         arr = np.rint(arr * 255.0).astype(np.uint8)
     elif kind.dtype == np.uint16:
         arr = np.rint(arr * 65535.0).astype(np.uint16)
-    return arr if kind.batched else arr[0]
+    arr = arr if kind.batched else arr[0]
+    if kind.alpha is not None:
+        arr = np.concatenate([arr.astype(kind.dtype, copy=False), kind.alpha], axis=-1)  # type: ignore[list-item]
+    return arr
 
 
 # -- the per-image strategy -----------------------------------------------------------------------
@@ -517,7 +539,10 @@ def inpaint(
     Args:
         image: a PIL image, a numpy array ``[H,W,3]``/``[B,H,W,3]`` (uint8, or float in [0,1]),
             or a tensor ``[3,H,W]``/``[B,3,H,W]`` in [0,1]. Float values outside [0, 1] (a
-            0..255 float array) and NaN are refused with an :class:`InputError`.
+            0..255 float array) and NaN are refused with an :class:`InputError`. A
+            transparent image (PIL with an alpha channel or a transparency key, numpy
+            ``[...,H,W,4]``) keeps its alpha channel exactly as it was, holes included: only
+            the colour is filled, and the result is RGBA (``[...,4]``).
         mask: same size as the image, **white / True / 1 = fill this**; ``[H,W]`` (shared by a
             batch) or ``[B,H,W]``; soft masks are binarised at 0.5. A mask with channels
             (a PIL image of any mode, ``np.asarray(Image.open("mask.png"))`` as ``[H,W,3]`` or

@@ -57,6 +57,9 @@ ORIENTATION = 0x0112
 #: Formats whose writer takes the input's ICC profile and EXIF (and ``quality``: JPEG, WebP).
 METADATA_FORMATS = ("PNG", "JPEG", "WEBP")
 QUALITY_FORMATS = ("JPEG", "WEBP")
+#: Formats whose files keep an alpha channel; the others get the colour only (a front end
+#: says so, :func:`drops_alpha`).
+ALPHA_FORMATS = ("PNG", "WEBP", "TIFF", "AVIF", "JPEG2000", "TGA", "QOI")
 
 
 @dataclass(frozen=True)
@@ -168,25 +171,27 @@ def load_image(
 ) -> np.ndarray:
     """Read any common image as RGB float32 ``[H, W, 3]`` in ``[0, 1]``.
 
-    Greyscale is repeated to three channels, alpha is dropped (the colour underneath is kept),
-    16-bit images are scaled from 65535. A file declaring more than ``max_pixels`` pixels is
-    refused before it is decoded (``None``: no limit, for callers who trust their files). An
-    EXIF orientation is applied: the pixels come as a viewer shows them.
+    Greyscale is repeated to three channels, alpha is dropped (the colour underneath is kept;
+    :func:`read_image` keeps it), 16-bit images are scaled from 65535. A file declaring more
+    than ``max_pixels`` pixels is refused before it is decoded (``None``: no limit, for
+    callers who trust their files). An EXIF orientation is applied: the pixels come as a
+    viewer shows them.
     """
-    return read_image(path, max_pixels=max_pixels)[0]
+    return np.ascontiguousarray(read_image(path, max_pixels=max_pixels)[0][..., :3])
 
 
 def read_image(
     path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> tuple[np.ndarray, Metadata]:
-    """:func:`load_image` and the file's :class:`Metadata`, for writing a result that keeps
-    them (:func:`save_image`)."""
+    """:func:`load_image`, but an image with an alpha channel (RGBA, LA, a palette with
+    transparency) comes as RGBA ``[H, W, 4]``, and with the file's :class:`Metadata`: what a
+    result keeps of its input (:func:`save_image` writes them back)."""
     img, metadata = _open(path, max_pixels)
     arr = _to_float(img)
     channels = arr.shape[2]
     if channels in (1, 2):  # L or LA
-        arr = np.repeat(arr[..., :1], 3, axis=2)
-    return np.ascontiguousarray(arr[..., :3]), metadata
+        arr = np.concatenate([np.repeat(arr[..., :1], 3, axis=2), arr[..., 1:]], axis=2)
+    return np.ascontiguousarray(arr), metadata
 
 
 def load_mask(
@@ -321,6 +326,16 @@ def refuse_overwriting_inputs(
     )
 
 
+def drops_alpha(image: np.ndarray, path: str | os.PathLike[str]) -> bool:
+    """Whether writing ``image`` to ``path`` loses transparency: it has a not fully opaque
+    alpha channel and the format cannot hold one (JPEG). :func:`save_image` then writes the
+    colour alone; front ends say so in a note."""
+    if image.ndim != 3 or image.shape[2] != 4 or output_format(path) in ALPHA_FORMATS:
+        return False
+    alpha = image[..., 3]
+    return bool((alpha < (255 if alpha.dtype == np.uint8 else 1.0)).any())
+
+
 def save_image(
     image: np.ndarray,
     path: str | os.PathLike[str],
@@ -330,6 +345,7 @@ def save_image(
 ) -> None:
     """Write ``[H, W, 3]`` (or greyscale ``[H, W]``/``[H, W, 1]``, or RGBA) float in [0,1] or
     uint8, atomically (:func:`pconv.files.atomic_open`). Sides of one pixel are kept as they are.
+    RGBA into a format without alpha (:data:`ALPHA_FORMATS`; JPEG) writes its colour alone.
 
     The format comes from the extension. ``quality`` (1-100) is for JPEG (default 95) and WebP
     (default PIL's); ``metadata`` (an input's ICC profile and EXIF) is written into PNG, JPEG
@@ -351,6 +367,8 @@ def save_image(
             save_kwargs["exif"] = metadata.exif
     if arr.ndim == 3 and arr.shape[2] == 1:  # [H, W, 1] is greyscale; never squeeze H or W
         arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[2] == 4 and fmt not in ALPHA_FORMATS:
+        arr = arr[..., :3]  # a JPEG cannot hold it: the colour underneath, as load_image reads
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise InputError(f"cannot write an image array of shape {arr.shape}", path=path)
     try:

@@ -126,3 +126,76 @@ def test_mask_shapes_that_cannot_be_read_say_which_can(photos, tiny_model):
         with pytest.raises(PConvError) as info:
             pconv.inpaint(image, np.zeros(shape, dtype=bool), tiny_model)
         assert "[H,W,C]" in str(info.value) and "[B,H,W]" in str(info.value), shape
+
+
+# -- transparency ----------------------------------------------------------------------------------
+
+
+def _transparent(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` with an alpha channel: clear on the left, half on a band, opaque elsewhere."""
+    alpha = np.full(rgb.shape[:2], 255, np.uint8)
+    alpha[:, :40] = 0
+    alpha[:, 40:80] = 128
+    return np.dstack([rgb, alpha])
+
+
+def test_the_api_keeps_the_alpha_channel_as_it_was(photos, tiny_model):
+    rgba = _transparent(photos["chelsea"])
+    hole = _hole(rgba.shape)  # crosses the clear, the half and the opaque parts
+    known = ~hole
+    out = pconv.inpaint(rgba, hole, tiny_model)
+    assert out.shape == rgba.shape and out.dtype == np.uint8
+    assert np.array_equal(out[..., 3], rgba[..., 3])  # holes keep their alpha too
+    assert np.array_equal(out[known], rgba[known])  # known pixels: all four channels
+    assert not np.array_equal(out[hole][:, :3], rgba[hole][:, :3])
+    as_float = pconv.inpaint(rgba / 255.0, hole, tiny_model)
+    assert np.array_equal(as_float[..., 3], rgba[..., 3] / 255.0)
+
+    pil = pconv.inpaint(Image.fromarray(rgba), hole, tiny_model)
+    assert pil.mode == "RGBA" and np.array_equal(np.asarray(pil), out)
+    grey_alpha = Image.fromarray(rgba).convert("LA")
+    result = pconv.inpaint(grey_alpha, hole, tiny_model)
+    assert result.mode == "RGBA"
+    assert np.array_equal(np.asarray(result)[..., 3], np.asarray(grey_alpha)[..., 1])
+    opaque = pconv.inpaint(Image.fromarray(photos["chelsea"]), hole, tiny_model)
+    assert opaque.mode == "RGB"  # no alpha invented
+
+
+def test_the_cli_keeps_alpha_and_notes_a_jpeg_that_cannot(
+    tmp_path, photos, tiny_model_file, capsys
+):
+    rgba = _transparent(photos["chelsea"])
+    src = _save(rgba, tmp_path / "in" / "a.png")
+    _save(rgba, tmp_path / "in" / "b.png")
+    hole = _hole(rgba.shape)
+    mask = _save(hole.astype(np.uint8) * 255, tmp_path / "m.png")
+    model = ["--model", str(tiny_model_file)]
+    assert main(["inpaint", str(src), "-m", str(mask), "-o", str(tmp_path / "a.png"), *model]) == 0
+    out = np.asarray(Image.open(tmp_path / "a.png"))
+    assert out.shape == rgba.shape and np.array_equal(out[..., 3], rgba[..., 3])
+    assert np.array_equal(out[~hole], rgba[~hole])
+    assert capsys.readouterr().err == ""
+    assert main(["inpaint", str(src), "-m", str(mask), "-o", str(tmp_path / "a.jpg"), *model]) == 0
+    note = _one_line(capsys)
+    assert "note: JPEG has no transparency" in note and "a.png" in note
+    with Image.open(tmp_path / "a.jpg") as jpeg:
+        assert jpeg.mode == "RGB"
+    folder = ["inpaint", str(src.parent), "-m", str(mask), "-o", str(tmp_path / "jpegs")]
+    assert main([*folder, "--format", "jpg", *model]) == 0
+    assert capsys.readouterr().err.count("note: JPEG") == 1  # once a folder, not once a photo
+
+
+def test_the_demo_keeps_alpha(tmp_path, photos, tiny_model):
+    from demo import processing as proc
+
+    rgba = _transparent(photos["chelsea"])
+    photo, note = proc.read_photo(_save(rgba, tmp_path / "a.png"))
+    assert note is None and np.array_equal(photo, rgba)
+    hole = _hole(rgba.shape)
+    result = proc.run_job(proc.make_job(rgba, hole, None), tiny_model, "cpu")
+    assert np.array_equal(result.image[..., 3], rgba[..., 3])
+    assert np.array_equal(result.image[~hole], rgba[~hole])
+    written = proc.write_png(result.image, tmp_path / "out", "inpainted.png")
+    assert np.array_equal(np.asarray(Image.open(written)), result.image)
+    opaque = np.dstack([photos["chelsea"], np.full(hole.shape, 255, np.uint8)])
+    assert proc.photo_from_array(opaque).shape[-1] == 3  # opaque alpha carries nothing

@@ -33,6 +33,7 @@ from pconv.io import (
     Metadata,
     check_folder_writable,
     check_output,
+    drops_alpha,
     list_images,
     load_mask,
     output_format,
@@ -193,6 +194,20 @@ def _fill(
     return "filled"
 
 
+def _alpha_note(image: Path, pixels: np.ndarray, output: Path) -> bool:
+    """One note on stderr when ``output``'s format cannot hold the photo's transparency (the
+    result gets its colour alone); whether it was given."""
+    if not drops_alpha(pixels, output):
+        return False
+    fmt = output_format(output)
+    tqdm.write(
+        f"pconv inpaint: note: {fmt} has no transparency: the alpha channel of {image} is "
+        f"left out of {output} (write .png, .webp or .tif to keep it)",
+        file=sys.stderr,
+    )
+    return True
+
+
 def _check_quality(fmt: str, args: argparse.Namespace) -> None:
     if args.quality is not None and fmt not in QUALITY_FORMATS:
         raise InputError(f"--quality applies to JPEG and WebP output, not {fmt}")
@@ -216,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.overwrite:
             refuse_overwriting_inputs([output], [args.image, args.mask])
         prepared = _prepare(args.image, args.mask, args)
+        _alpha_note(args.image, prepared[0], output)
         word = _fill(load_model(args.model, device=args.device), prepared, output, args)
         print(f"{word}: {output}")
         return 0
@@ -282,6 +298,7 @@ def _run_folder(
     docstring for the report and the exit status."""
     counts: dict[str, int] = {}
     failures = 0
+    noted = False  # the note on transparency a format cannot hold: once, at the first photo
     start = time.perf_counter()
     for image, output in tqdm(jobs, desc="inpaint", unit="img", file=sys.stderr):
         rel = image.relative_to(args.image)
@@ -292,6 +309,7 @@ def _run_folder(
             continue
         try:
             prepared = _prepare(image, mask if shared is None else shared, args)
+            noted = noted or _alpha_note(image, prepared[0], output)
             word = _fill(model, prepared, output, args)
         except PConvError as exc:
             failures += 1
