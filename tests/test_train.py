@@ -685,3 +685,23 @@ def test_no_decodable_image_is_one_line_and_leaves_no_run_folder(photo_dir, tmp_
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and "decodes" in err[0] and "Traceback" not in done.stderr, err
     assert not run_dir.exists()
+
+
+def test_threads_sets_torch_threads_once_and_bad_values_are_one_line(photo_dir, tmp_path, capsys):
+    # One thread setting per training process (the workers take one each): --threads N sizes
+    # torch's pool before the run; a bad value is one line naming the option, exit 2.
+    before = torch.get_num_threads()
+    run = tmp_path / "run"
+    argv = ["--data", str(photo_dir), "--output", str(run), "--preset", "compact-128"]
+    argv += ["--steps", "1", "--batch-size", "1", "--workers", "0", "--val-holdout", "0"]
+    try:
+        torch.set_num_threads(2)
+        assert main([*argv, "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+        assert 'threads = "1"' in (run / "config.toml").read_text()
+    finally:
+        torch.set_num_threads(before)
+    capsys.readouterr()
+    assert main([*argv[:3], str(tmp_path / "other"), *argv[4:], "--threads", "lots"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--threads" in err[0] and "'lots'" in err[0]

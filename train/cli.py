@@ -16,6 +16,7 @@ from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
+from pconv import threads as cpu_threads
 from pconv.errors import CheckpointError, PConvError
 from pconv.training.config import (
     FIELD_NAMES,
@@ -238,6 +239,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     clean = False  # whether every rank reached the end normally (see teardown)
     try:
         config, run_dir, resuming = resolve_args(args)
+        # before any tensor work: torch's pool is sized once, and workers take one each
+        cpu_threads.configure(
+            cpu_threads.default_setting() if config.threads is None else config.threads
+        )
         info, device = setup(config.device)
         if not info.main:  # library warnings (e.g. the loss backbone's) once, from rank 0
             logging.getLogger("pconv").setLevel(logging.ERROR)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pconv import threads as cpu_threads
 from pconv.errors import InputError
 from pconv.losses import LossWeights
 from pconv.masks import BORDER_RULES, GENERATORS, border_name, parse_border, parse_buckets
@@ -345,6 +346,14 @@ class TrainConfig:
         group=HARDWARE,
         choices=PRECISIONS,
     )
+    threads: str | None = setting(
+        None,
+        "torch's CPU threads in each training process: a number, or auto (the usable cores "
+        "less those other processes keep busy now); DataLoader workers use one each",
+        group=HARDWARE,
+        metavar="N|auto",
+        unset="$PCONV_THREADS, else auto",
+    )
     compile: bool = setting(False, "torch.compile", group=HARDWARE)
     channels_last: bool = setting(False, "NHWC memory layout", group=HARDWARE)
     # bookkeeping
@@ -621,6 +630,13 @@ def check(config: TrainConfig) -> None:
         if getattr(config, key) not in choices:
             raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
     parse_loss_weights(config.loss_weights)
+    if config.threads is not None:
+        try:
+            cpu_threads.parse(config.threads)
+        except InputError:
+            raise ConfigError(
+                Setting("threads"), f" {config.threads!r}: want a whole number >= 1, or auto"
+            ) from None
     if config.mask_pairing not in MASK_PAIRINGS:
         raise ConfigError(Setting("mask_pairing"), f" must be one of {', '.join(MASK_PAIRINGS)}")
     check_adversarial(config)
