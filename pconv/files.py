@@ -77,9 +77,34 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+#: The longest file name most file systems take, in bytes (``NAME_MAX``), where the system
+#: does not say (Windows).
+NAME_MAX = 255
+
+
+def name_max(folder: str | os.PathLike[str]) -> int:
+    """The longest file name, in bytes, that the file system holding ``folder`` (or its nearest
+    existing ancestor) takes: 255 on most, 143 on eCryptfs."""
+    existing = os.path.abspath(folder)
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    try:
+        return int(os.pathconf(existing, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or no answer
+        return NAME_MAX
+
+
 def temporary_sibling(path: Path) -> Path:
-    """A hidden, unused name beside ``path`` for its temporary (``.NAME.<random>.tmp``)."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    """A hidden, unused name beside ``path`` for its temporary (``.NAME.<random>.tmp``).
+
+    ``NAME`` is cut short where the whole would be longer than the file system takes, so that
+    any name that can be written can be written atomically (a 250-byte name included)."""
+    tail = f".{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    room = name_max(path.parent) - 1 - len(tail)
+    name = path.name
+    while len(os.fsencode(name)) > room:  # whole characters off the end, never half of one
+        name = name[:-1]
+    return path.with_name(f".{name}{tail}")
 
 
 def _commit(tmp: Path, path: Path, durable: bool) -> None:

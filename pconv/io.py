@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pconv.errors import InputError
-from pconv.files import atomic_open, file_key
+from pconv.files import atomic_open, file_key, name_max
 
 if TYPE_CHECKING:
     import torch
@@ -267,6 +267,25 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
+def short_name(name: str, keep: int = 24) -> str:
+    """A long file name cut to its first and last ``keep`` characters, for a message."""
+    return name if len(name) <= 2 * keep + 1 else f"{name[:keep]}…{name[-keep:]}"
+
+
+def check_name_lengths(path: str | os.PathLike[str]) -> None:
+    """An :class:`InputError` for a file or folder name in ``path`` longer than its file system
+    takes (``NAME_MAX`` bytes, 255 on most): before any work, not when the result is written."""
+    path = Path(path)
+    limit = name_max(path.parent)
+    for part in path.parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            raise InputError(
+                f"{short_name(part)}: a name of {size} bytes; this file system takes at most "
+                f"{limit}: shorten it"
+            )
+
+
 def check_folder_writable(folder: str | os.PathLike[str]) -> None:
     """An :class:`InputError` unless files can be created in ``folder`` (or, where it does
     not exist yet, in its nearest existing ancestor, where it would be created).
@@ -274,8 +293,9 @@ def check_folder_writable(folder: str | os.PathLike[str]) -> None:
     It tries: a hidden probe file is created and removed at once, because permission bits
     tell nothing about read-only mounts, /proc, or root. Nothing else is written.
     """
+    check_name_lengths(folder)
     existing = Path(os.path.abspath(folder))
-    while not existing.exists() and existing != existing.parent:
+    while not os.path.exists(existing) and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         raise InputError("not a folder, so no output can be written under it", path=existing)
@@ -289,8 +309,10 @@ def check_folder_writable(folder: str | os.PathLike[str]) -> None:
 
 def check_output(path: str | os.PathLike[str]) -> str:
     """Refuse, before any work, an output file that could not be written: an extension PIL
-    cannot write, or a folder where files cannot be created. Returns the format's name."""
+    cannot write, a name longer than the file system takes, or a folder where files cannot be
+    created. Returns the format's name."""
     fmt = output_format(path)
+    check_name_lengths(path)
     check_folder_writable(Path(path).parent)
     return fmt
 

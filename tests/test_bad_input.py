@@ -199,3 +199,42 @@ def test_the_demo_keeps_alpha(tmp_path, photos, tiny_model):
     assert np.array_equal(np.asarray(Image.open(written)), result.image)
     opaque = np.dstack([photos["chelsea"], np.full(hole.shape, 255, np.uint8)])
     assert proc.photo_from_array(opaque).shape[-1] == 3  # opaque alpha carries nothing
+
+
+# -- long names ------------------------------------------------------------------------------------
+
+
+def _never_load(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the model was loaded although the run had to be refused first")
+
+
+@pytest.mark.parametrize("name", ["x" * 251 + ".png", "é" * 125 + ".png"])  # 255 and 254 bytes
+def test_the_longest_names_are_written_atomically(tmp_path, name):
+    from pconv.files import write_bytes
+
+    path = write_bytes(tmp_path / name, b"data")
+    assert path.read_bytes() == b"data"
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary left beside it
+
+
+def test_a_long_output_name_is_written_and_a_too_long_one_refused(
+    tmp_path, photos, tiny_model_file, capsys, monkeypatch
+):
+    image = _save(photos["chelsea"], tmp_path / "photo.png")
+    mask = _save(_hole(photos["chelsea"].shape).astype(np.uint8) * 255, tmp_path / "mask.png")
+    run = ["inpaint", str(image), "-m", str(mask), "--model", str(tiny_model_file)]
+    long = tmp_path / ("x" * 246 + ".png")  # 250 characters
+    assert main([*run, "-o", str(long)]) == 0
+    assert long.is_file()
+    capsys.readouterr()
+
+    monkeypatch.setattr("pconv.cli.inpaint.load_model", _never_load)
+    before = sorted(tmp_path.iterdir())
+    for too_long in (tmp_path / ("y" * 300 + ".png"), tmp_path / ("z" * 300) / "out.png"):
+        assert main([*run, "-o", str(too_long)]) == 2
+        assert "shorten it" in _one_line(capsys)
+        assert main(["inpaint", str(too_long), "-m", str(mask), "-o", str(tmp_path / "o.png")]) == 2
+        assert "shorten it" in _one_line(capsys)
+    assert main(["masks", str(tmp_path / ("w" * 300)), "-n", "1", "--size", "64"]) == 2
+    assert "File name too long" in _one_line(capsys)
+    assert sorted(tmp_path.iterdir()) == before

@@ -8,12 +8,15 @@ arguments (``resize_mask_to_image=True``); :data:`FLAGS` turns them into the fla
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from pconv import threads
 from pconv.errors import PConvError
+from pconv.io import short_name
 
 #: How the commands spell the library's arguments that fix an error (``PConvError.fix``).
 FLAGS = {
@@ -83,6 +86,14 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
         return int(args.run(args) or 0)
     except PConvError as exc:
         print(f"{prog} {args.command}: error: {exc.describe(FLAGS)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # a name the file system will not even look up (pathlib's exists() and is_dir() raise
+        # for it): the user's, whichever path it was
+        name = short_name(os.fsdecode(exc.filename or ""))
+        print(f"{prog} {args.command}: error: {name}: {exc.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog} {args.command}: interrupted", file=sys.stderr)

@@ -32,6 +32,7 @@ from pconv.io import (
     QUALITY_FORMATS,
     Metadata,
     check_folder_writable,
+    check_name_lengths,
     check_output,
     drops_alpha,
     list_images,
@@ -214,6 +215,8 @@ def _check_quality(fmt: str, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for path in (args.image, args.mask, args.output):
+        check_name_lengths(path)  # first: the file system refuses to even look at such a name
     if not args.image.exists():
         raise InputError("no such file or folder", path=args.image)
     if not args.mask.exists():
@@ -281,7 +284,10 @@ def _plan(args: argparse.Namespace, suffix: str) -> list[tuple[Path, Path]]:
             "(rename them, or run them separately)",
             path=root,
         )
-    return [(root / rel, args.output / result) for result, (rel,) in by_result.items()]
+    jobs = [(root / rel, args.output / result) for result, (rel,) in by_result.items()]
+    for _, output in jobs:  # a .tif of 254 bytes gives a .webp of 255
+        check_name_lengths(output)
+    return jobs
 
 
 def _failed(line: str) -> None:
