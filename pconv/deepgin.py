@@ -42,6 +42,16 @@ What the paper leaves open and how it is read here (docs/architecture.md repeats
   downsamples ``I_gt`` with the same pool (:func:`downsample4`);
 * SA placements follow the release: between blocks 3 and 4 of G2's six, and on the skips.
 
+The authors' trained generator (rlct1/gin, AIM 2020 Track 1) settles the two readings above
+differently, and :meth:`DeepGINConfig.aim2020` builds it that way, so that its weights compute
+what they were trained to compute: ``encoding="unit-white"`` (images stay in [0, 1] and holes
+are painted white, 1.0, as its data loader and ``test_ensemble.py`` feed it) and
+``resampling="corners"`` (its ``nn.UpsamplingBilinear2d`` everywhere: bilinear with
+``align_corners=True`` for every x2 and x4 upsampling *and* for ``down4``, which samples rather
+than averages). Its coarse SPD blocks concatenate their branches in the order
+2, 3, 4, 5, 6, 8, 10, 1 (the rate-1 branch last), which ``coarse_rates`` records; its non-local
+blocks add their output without a scale, i.e. ``gamma = 1``.
+
 ``forward(image, valid)`` returns ``I_out`` clamped to [0, 1] (known pixels are *not* pasted
 here; :func:`pconv.inpaint` does that); ``forward_train`` returns the unclamped
 ``coarse``/``output``/``low_res`` tensors the loss (:mod:`pconv.losses.deepgin`) needs.
@@ -61,7 +71,16 @@ from pconv.architectures import Architecture, JsonConfig, register_architecture
 #: Dilation rates of the coarse generator's SPD blocks (8 groups) and of the refinement's (4).
 COARSE_RATES = (1, 2, 3, 4, 5, 6, 8, 10)
 REFINE_RATES = (2, 3, 4, 5)
+#: The release's coarse rates, in the order its SPD blocks concatenate their branches.
+AIM2020_COARSE_RATES = (2, 3, 4, 5, 6, 8, 10, 1)
 PADDINGS = ("replicate", "reflect", "zeros")
+#: How images and holes enter the network and its output leaves it: ``signed-grey``: [-1, 1],
+#: holes 0 (mid-grey); ``unit-white``: [0, 1] as given, holes 1 (white), the release's.
+ENCODINGS = ("signed-grey", "unit-white")
+#: How it resamples: ``half-pixel``: bilinear x2/x4 with ``align_corners=False`` and a 4x4
+#: mean for ``down4``; ``corners``: bilinear with ``align_corners=True`` for all three, as
+#: the release's ``nn.UpsamplingBilinear2d`` does.
+RESAMPLINGS = ("half-pixel", "corners")
 #: Test-time strategies of :func:`pconv.inpaint` this network may default to.
 STRATEGIES = ("subsample", "crop")
 
@@ -82,12 +101,28 @@ class DeepGINConfig(JsonConfig):
     padding: str = "replicate"
     resolution: int = 256  # training resolution: the scale inference works at
     strategy: str = "subsample"  # pconv.inpaint's default for this model (the paper's)
+    encoding: str = "signed-grey"  # ENCODINGS; files written before the field read as this
+    resampling: str = "half-pixel"  # RESAMPLINGS; likewise
     extra: dict = field(default_factory=dict)  # free-form notes carried along (not used here)
 
     @classmethod
     def paper(cls, **overrides: Any) -> DeepGINConfig:
         """Table 1's model: 42.930 M parameters, the coarse stage 8.168 M."""
         return cls(**overrides)
+
+    @classmethod
+    def aim2020(cls, **overrides: Any) -> DeepGINConfig:
+        """The generator the authors trained for AIM 2020 Track 1 (rlct1/gin): the paper's
+        layout with the release's branch order, [0, 1] images with white holes, and
+        ``align_corners=True`` resampling (the module docstring says why)."""
+        return cls(
+            **{
+                "coarse_rates": AIM2020_COARSE_RATES,
+                "encoding": "unit-white",
+                "resampling": "corners",
+                **overrides,
+            }
+        )
 
     @classmethod
     def compact(cls, **overrides: Any) -> DeepGINConfig:
@@ -119,6 +154,12 @@ class DeepGINConfig(JsonConfig):
             )
         if self.padding not in PADDINGS:
             raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
+        for name, value, choices in (
+            ("encoding", self.encoding, ENCODINGS),
+            ("resampling", self.resampling, RESAMPLINGS),
+        ):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
@@ -226,6 +267,7 @@ class CoarseGenerator(nn.Module):
         super().__init__()
         w, mode, slope = cfg.base_width, cfg.padding, cfg.leaky_slope
         self.slope = slope
+        self.corners = cfg.resampling == "corners"
         self.encoder = nn.ModuleList(
             [
                 PadConv(4, w // 2, 7, mode=mode),
@@ -251,7 +293,7 @@ class CoarseGenerator(nn.Module):
             x = F.leaky_relu(conv(x), self.slope)
         x = self.blocks(x)
         for conv in self.decoder:
-            x = F.leaky_relu(conv(_up(x, 2)), self.slope)
+            x = F.leaky_relu(conv(_up(x, 2, self.corners)), self.slope)
         return self.to_rgb(x)
 
 
@@ -263,6 +305,7 @@ class RefinementGenerator(nn.Module):
         super().__init__()
         w, mode, r = cfg.base_width, cfg.padding, cfg.attention_reduction
         self.slope = cfg.leaky_slope
+        self.corners = cfg.resampling == "corners"
         self.encoder = nn.ModuleList(
             [
                 PadConv(4, w // 2, 7, mode=mode),
@@ -310,23 +353,33 @@ class RefinementGenerator(nn.Module):
         skip64 = self.attend64(self._act(self.skip64(feats[2])))
         skip32 = self.attend32(self._act(self.skip32(feats[3])))
         x = self.blocks_after(self.attend16(self.blocks_before(x)))
-        x = self._act(self.up32(_up(x, 2)))
+        x = self._act(self.up32(_up(x, 2, self.corners)))
         x = self._act(self.mix32(torch.cat([x, skip32], dim=1)))
-        x = self._act(self.up64(_up(x, 2)))
+        x = self._act(self.up64(_up(x, 2, self.corners)))
         x = self._act(self.mix64(torch.cat([x, skip64], dim=1)))
         low_res = self.low_res[1](self._act(self.low_res[0](x)))
-        x = self._act(self.up128(_up(x, 2)))
-        x = self._act(self.up256(_up(x, 2)))
+        x = self._act(self.up128(_up(x, 2, self.corners)))
+        x = self._act(self.up256(_up(x, 2, self.corners)))
         return self.to_rgb(x), torch.sigmoid(self.alpha(x)), low_res
 
 
-def _up(x: Tensor, factor: int) -> Tensor:
-    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+def _up(x: Tensor, factor: int, corners: bool = False) -> Tensor:
+    """Bilinear x``factor``; ``corners``: ``align_corners=True``, ``nn.UpsamplingBilinear2d``'s."""
+    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=corners)
 
 
 def downsample4(x: Tensor) -> Tensor:
     """The x4 downsample of Back Projection and of ``I_gt`` in the loss: a 4x4 mean."""
     return F.avg_pool2d(x, 4)
+
+
+def _down4(x: Tensor, corners: bool) -> Tensor:
+    """Back Projection's ``down4``: the 4x4 mean, or (``corners``) the release's
+    ``nn.UpsamplingBilinear2d(scale_factor=0.25)``, which samples the image at
+    ``align_corners=True`` positions instead of averaging it."""
+    if not corners:
+        return downsample4(x)
+    return F.interpolate(x, scale_factor=0.25, mode="bilinear", align_corners=True)
 
 
 class DeepGIN(nn.Module):
@@ -357,20 +410,23 @@ class DeepGIN(nn.Module):
         self._check(image, valid)
         known = (valid > 0.5).to(image.dtype)
         hole = 1.0 - known
-        x = (image * 2.0 - 1.0) * known  # holes are 0 (mid-grey): their content never enters
-        coarse = self.coarse(torch.cat([x, hole], dim=1))
+        white = self.config.encoding == "unit-white"
+        # The known pixels in the network's space; holes get a constant (0: mid-grey in
+        # [-1, 1]; 1: white in [0, 1]), so their content never enters.
+        x = (image if white else image * 2.0 - 1.0) * known
+        inp = x + hole if white else x
+        coarse = self.coarse(torch.cat([inp, hole], dim=1))
         coarse_comp = coarse * hole + x
         rec, alpha, low_res = self.refine(torch.cat([coarse_comp, hole], dim=1))
         rec_comp = rec * hole + x
-        residual = low_res - downsample4(rec_comp)
-        out = rec_comp + alpha * F.interpolate(
-            residual, scale_factor=4, mode="bilinear", align_corners=False
-        )
-        return {
-            "coarse": (coarse + 1.0) / 2.0,
-            "output": (out + 1.0) / 2.0,
-            "low_res": (low_res + 1.0) / 2.0,
-        }
+        corners = self.config.resampling == "corners"
+        residual = low_res - _down4(rec_comp, corners)
+        out = rec_comp + alpha * _up(residual, 4, corners)
+
+        def decode(y: Tensor) -> Tensor:
+            return y if white else (y + 1.0) / 2.0
+
+        return {"coarse": decode(coarse), "output": decode(out), "low_res": decode(low_res)}
 
     def forward(self, image: Tensor, valid: Tensor) -> Tensor:
         return self.forward_train(image, valid)["output"].clamp(0.0, 1.0)
@@ -388,6 +444,8 @@ def _describe(config: DeepGINConfig) -> str:
         f"{config.refine_blocks} SPD blocks at {8 * w} ch, rates {list(config.refine_rates)}, "
         f"self-attention at 1/16, 1/8, 1/4 (reduction {config.attention_reduction}), "
         f"back projection at 1/4; no normalisation; {config.resolution} px"
+        + ("; images in [0, 1], holes white" if config.encoding == "unit-white" else "")
+        + ("; align_corners resampling" if config.resampling == "corners" else "")
     )
 
 

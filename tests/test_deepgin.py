@@ -4,9 +4,11 @@ sub-sampling test-time strategy."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,8 @@ from pconv.losses import terms
 from pconv.losses.deepgin import DEEPGIN_TERMS, DeepGINLossWeights, deepgin_loss
 from pconv.masks import MASK_RECIPES, MaskSampler, get_generator, hole_ratio, parse_mix
 
-TINY = DeepGINConfig(base_width=8, coarse_blocks=1, refine_blocks=2, resolution=32)
+_TINY_SHAPE = {"base_width": 8, "coarse_blocks": 1, "refine_blocks": 2, "resolution": 32}
+TINY = DeepGINConfig(**_TINY_SHAPE)
 
 # Small convolutions: threads only contend (the shared CI and dev machines are busy).
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -137,6 +140,68 @@ def test_back_projection_adds_the_weighted_low_res_residual():
     torch.testing.assert_close(on["output"] - off["output"], up, atol=1e-5, rtol=1e-4)
     known = valid.bool().expand_as(image)
     torch.testing.assert_close(off["output"][known], image[known])  # composited inside
+
+
+def test_aim2020_feeds_white_holes_in_unit_range_to_both_generators():
+    """The release's encoding: G1 and G2 get [0, 1] images with holes painted white (1.0) and
+    the hole map as the fourth channel; the default paints them mid-grey in [-1, 1]."""
+    image, valid = torch.rand(1, 3, 32, 32), (torch.rand(1, 1, 32, 32) > 0.5).float()
+    hole = 1 - valid
+    for config, first in (
+        (DeepGINConfig.aim2020(**_TINY_SHAPE), image * valid + hole),
+        (TINY, (image * 2 - 1) * valid),
+    ):
+        model = _randomise(DeepGIN(config))
+        seen: dict[str, torch.Tensor] = {}
+        for name in ("coarse", "refine"):
+            getattr(model, name).encoder[0].register_forward_pre_hook(
+                lambda m, args, name=name, seen=seen: seen.__setitem__(name, args[0])
+            )
+        out = model.forward_train(image, valid)
+        torch.testing.assert_close(seen["coarse"], torch.cat([first, hole], 1))
+        known = first * valid  # G2: the coarse fill in the holes, the known pixels around
+        coarse = out["coarse"] if config.encoding == "unit-white" else out["coarse"] * 2 - 1
+        torch.testing.assert_close(seen["refine"], torch.cat([coarse * hole + known, hole], 1))
+
+
+def test_aim2020_back_projection_resamples_as_nn_upsampling_bilinear():
+    """``resampling="corners"``: up4 and down4 are nn.UpsamplingBilinear2d (align_corners=True)
+    x4 and x0.25, the latter sampling rather than averaging."""
+    model = _randomise(DeepGIN(DeepGINConfig.aim2020(**_TINY_SHAPE)))
+    image, valid = torch.rand(1, 3, 32, 32), (torch.rand(1, 1, 32, 32) > 0.5).float()
+    alpha = model.refine.alpha
+    outs = {}
+    for name, bias in (("off", -1e4), ("on", 1e4)):
+        with torch.no_grad():
+            alpha.weight.zero_()
+            alpha.bias.fill_(bias)
+        outs[name] = model.forward_train(image, valid)
+    off, on = outs["off"], outs["on"]
+    down = nn.UpsamplingBilinear2d(scale_factor=0.25)(off["output"])
+    assert not torch.allclose(down, downsample4(off["output"]), atol=1e-3)
+    up = nn.UpsamplingBilinear2d(scale_factor=4)(on["low_res"] - down)
+    torch.testing.assert_close(on["output"] - off["output"], up, atol=1e-5, rtol=1e-4)
+    # and G1's decoder upsamples the same way: same layers, other resampling, other output
+    half = DeepGIN(replace(model.config, resampling="half-pixel"))
+    half.load_state_dict(model.state_dict())
+    assert not torch.allclose(half.forward_train(image, valid)["coarse"], off["coarse"], atol=1e-3)
+
+
+def test_aim2020_config_is_the_paper_layout_with_the_release_conventions():
+    config = DeepGINConfig.aim2020()
+    assert DEEPGIN.parameter_count(config) == DEEPGIN.parameter_count(DeepGINConfig.paper())
+    assert config.coarse_rates == (2, 3, 4, 5, 6, 8, 10, 1) and config.attention_reduction == 2
+    assert (config.encoding, config.resampling) == ("unit-white", "corners")
+    assert DeepGINConfig.from_json(config.to_json()) == config
+    # files written before the two fields existed keep computing what they were trained for
+    old = json.loads(TINY.to_json())
+    del old["encoding"], old["resampling"]
+    assert DeepGINConfig.from_dict(old) == TINY
+    assert (TINY.encoding, TINY.resampling) == ("signed-grey", "half-pixel")
+    with pytest.raises(ValueError, match="encoding must be one of"):
+        DeepGINConfig(encoding="unit-black")
+    with pytest.raises(ValueError, match="resampling must be one of"):
+        DeepGINConfig(resampling="nearest")
 
 
 def test_output_never_depends_on_hole_content():
