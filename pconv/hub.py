@@ -15,18 +15,34 @@ process that changes them later would otherwise be half-obeyed):
   ``huggingface_hub``'s default (``~/.cache/huggingface/hub``). An explicit ``cache_dir`` wins.
 * **Endpoint**: ``HF_ENDPOINT`` (a mirror, or the tests' loopback Hub), else huggingface.co.
 * **Token**: ``huggingface_hub``'s own (``HF_TOKEN``, ``hf auth login``); nothing here.
+* **No route**: before a request, one TCP connection to the endpoint (or to the proxy that
+  reaches it) tells whether the Hub can be reached at all. Where it cannot (no network, a
+  failed name look-up, a refused port), only the cache is read and the failure is one line at
+  once, not half a minute of ``huggingface_hub``'s retries; the verdict is kept for
+  :data:`REMEMBER_S`, so that every other file asked for meanwhile fails at once too.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import socket
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from pconv.errors import PConvError
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 _TRUE = {"1", "ON", "YES", "TRUE"}
+#: The public Hub, where ``HF_ENDPOINT`` names no other.
+PUBLIC_ENDPOINT = "https://huggingface.co"
+#: Seconds to wait for the TCP connection that tells whether a host can be reached.
+CONNECT_TIMEOUT = 3.0
+#: Seconds an unreachable host is taken to stay so (a laptop may come back online).
+REMEMBER_S = 60.0
+_UNREACHABLE: dict[str, tuple[float, str]] = {}  # "host:port" -> (when, why)
 
 
 class HubUnavailable(PConvError):
@@ -34,6 +50,11 @@ class HubUnavailable(PConvError):
 
     ``path`` names the file (``repo/filename@revision``), ``reason`` says why, in one line.
     """
+
+
+class HubUnreachable(HubUnavailable):
+    """The file is not in the cache and the Hub cannot be reached from here at all (no
+    network, or a firewall): asking again, or for another file, will not help."""
 
 
 def offline() -> bool:
@@ -54,6 +75,36 @@ def endpoint() -> str | None:
     """``HF_ENDPOINT`` without its trailing slash, or None for the public Hub."""
     value = os.environ.get("HF_ENDPOINT")
     return value.rstrip("/") if value else None
+
+
+def unreachable(url: str) -> str | None:
+    """Why the host of ``url`` cannot be reached from here, in a few words, or None if it can.
+
+    One TCP connection with a :data:`CONNECT_TIMEOUT`, to the proxy that the environment names
+    for the URL's scheme where there is one (``HTTPS_PROXY``, ``NO_PROXY``): what a request
+    would connect to first. It tells "no route" (no network, no name resolution, a refused
+    port, a firewall that drops) from everything else, which only a request can tell. An
+    unreachable host is remembered for :data:`REMEMBER_S`.
+    """
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = via.hostname or host, via.port or 80
+    key = f"{host}:{port}"
+    seen = _UNREACHABLE.get(key)
+    if seen is not None and time.monotonic() - seen[0] < REMEMBER_S:
+        return seen[1]
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:  # refused, no route, name not resolved, timed out
+        why = f"{key}: {exc.strerror or exc or type(exc).__name__}"
+        _UNREACHABLE[key] = (time.monotonic(), why)
+        return why
+    _UNREACHABLE.pop(key, None)
+    return None
 
 
 def _summary(exc: BaseException) -> str:
@@ -109,6 +160,9 @@ def download(
         kwargs["endpoint"] = url
     if progress is not None and "tqdm_class" in inspect.signature(hf_hub_download).parameters:
         kwargs["tqdm_class"] = progress
+    no_route = None if local_only else unreachable(url or PUBLIC_ENDPOINT)
+    if no_route is not None:  # what the cache holds, without the client's retries
+        local_only = True
     try:
         return Path(
             hf_hub_download(
@@ -124,4 +178,8 @@ def download(
             )
         )
     except Exception as exc:  # every way the Hub can fail: not found, HTTP, network, offline
-        raise HubUnavailable(_summary(exc), path=_label(repo_id, filename, revision)) from None
+        label = _label(repo_id, filename, revision)
+        if no_route is not None:
+            reason = f"the Hub cannot be reached ({no_route}) and the file is not in the cache"
+            raise HubUnreachable(reason, path=label) from None
+        raise HubUnavailable(_summary(exc), path=label) from None

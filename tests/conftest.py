@@ -117,6 +117,9 @@ def hub_env(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    # pconv.hub remembers unreachable hosts for a minute: a loopback port closed in one test
+    # may be another test's live Hub
+    monkeypatch.setattr("pconv.hub._UNREACHABLE", {})
     return tmp_path
 
 

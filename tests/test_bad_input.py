@@ -18,6 +18,12 @@ TYPO = "gpu"
 MISSING_GPU = f"cuda:{torch.cuda.device_count()}"
 
 
+@pytest.fixture
+def photo(photos) -> np.ndarray:
+    """A real photo, small enough that a dozen fills cost little."""
+    return np.ascontiguousarray(photos["chelsea"][:128, :160])
+
+
 def _save(arr: np.ndarray, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
@@ -50,8 +56,8 @@ def test_a_device_this_torch_lacks_is_one_error_naming_those_it_has(device):
 
 
 @pytest.mark.parametrize("device", [TYPO, MISSING_GPU])
-def test_inpaint_and_load_model_raise_a_device_error(device, photos, tiny_model, tiny_model_file):
-    image = photos["chelsea"]
+def test_inpaint_and_load_model_raise_a_device_error(device, photo, tiny_model, tiny_model_file):
+    image = photo
     with pytest.raises(DeviceError):
         pconv.inpaint(image, _hole(image.shape), tiny_model, device=device)
     with pytest.raises(DeviceError):
@@ -61,9 +67,9 @@ def test_inpaint_and_load_model_raise_a_device_error(device, photos, tiny_model,
 
 
 @pytest.mark.parametrize("device", [TYPO, MISSING_GPU])
-def test_commands_say_which_devices_there_are(device, tmp_path, photos, tiny_model_file, capsys):
-    image = _save(photos["chelsea"], tmp_path / "photo.png")
-    mask = _save(_hole(photos["chelsea"].shape).astype(np.uint8) * 255, tmp_path / "mask.png")
+def test_commands_say_which_devices_there_are(device, tmp_path, photo, tiny_model_file, capsys):
+    image = _save(photo, tmp_path / "photo.png")
+    mask = _save(_hole(photo.shape).astype(np.uint8) * 255, tmp_path / "mask.png")
     out = tmp_path / "out.png"
     run = ["inpaint", str(image), "-m", str(mask), "-o", str(out), "--model", str(tiny_model_file)]
     assert main([*run, "--device", device]) == 2
@@ -101,10 +107,10 @@ def _mask_files(tmp_path, shape: tuple[int, ...]) -> dict[str, object]:
     }
 
 
-def test_mask_arrays_with_channels_are_read_as_mask_files(tmp_path, photos, tiny_model):
+def test_mask_arrays_with_channels_are_read_as_mask_files(tmp_path, photo, tiny_model):
     from pconv.io import load_mask
 
-    image = photos["chelsea"]
+    image = photo
     expected = pconv.inpaint(image, _hole(image.shape), tiny_model)
     for name, path in _mask_files(tmp_path, image.shape).items():
         assert np.array_equal(load_mask(path), _hole(image.shape)), name
@@ -119,8 +125,8 @@ def test_mask_arrays_with_channels_are_read_as_mask_files(tmp_path, photos, tiny
     assert np.array_equal(tensor, expected)
 
 
-def test_mask_shapes_that_cannot_be_read_say_which_can(photos, tiny_model):
-    image = photos["chelsea"]
+def test_mask_shapes_that_cannot_be_read_say_which_can(photo, tiny_model):
+    image = photo
     h, w = image.shape[:2]
     for shape in [(2, 3, h, w, 1), (h,), (3, h, w)]:
         with pytest.raises(PConvError) as info:
@@ -139,8 +145,8 @@ def _transparent(rgb: np.ndarray) -> np.ndarray:
     return np.dstack([rgb, alpha])
 
 
-def test_the_api_keeps_the_alpha_channel_as_it_was(photos, tiny_model):
-    rgba = _transparent(photos["chelsea"])
+def test_the_api_keeps_the_alpha_channel_as_it_was(photo, tiny_model):
+    rgba = _transparent(photo)
     hole = _hole(rgba.shape)  # crosses the clear, the half and the opaque parts
     known = ~hole
     out = pconv.inpaint(rgba, hole, tiny_model)
@@ -157,14 +163,12 @@ def test_the_api_keeps_the_alpha_channel_as_it_was(photos, tiny_model):
     result = pconv.inpaint(grey_alpha, hole, tiny_model)
     assert result.mode == "RGBA"
     assert np.array_equal(np.asarray(result)[..., 3], np.asarray(grey_alpha)[..., 1])
-    opaque = pconv.inpaint(Image.fromarray(photos["chelsea"]), hole, tiny_model)
+    opaque = pconv.inpaint(Image.fromarray(photo), hole, tiny_model)
     assert opaque.mode == "RGB"  # no alpha invented
 
 
-def test_the_cli_keeps_alpha_and_notes_a_jpeg_that_cannot(
-    tmp_path, photos, tiny_model_file, capsys
-):
-    rgba = _transparent(photos["chelsea"])
+def test_the_cli_keeps_alpha_and_notes_a_jpeg_that_cannot(tmp_path, photo, tiny_model_file, capsys):
+    rgba = _transparent(photo)
     src = _save(rgba, tmp_path / "in" / "a.png")
     _save(rgba, tmp_path / "in" / "b.png")
     hole = _hole(rgba.shape)
@@ -185,10 +189,10 @@ def test_the_cli_keeps_alpha_and_notes_a_jpeg_that_cannot(
     assert capsys.readouterr().err.count("note: JPEG") == 1  # once a folder, not once a photo
 
 
-def test_the_demo_keeps_alpha(tmp_path, photos, tiny_model):
+def test_the_demo_keeps_alpha(tmp_path, photo, tiny_model):
     from demo import processing as proc
 
-    rgba = _transparent(photos["chelsea"])
+    rgba = _transparent(photo)
     photo, note = proc.read_photo(_save(rgba, tmp_path / "a.png"))
     assert note is None and np.array_equal(photo, rgba)
     hole = _hole(rgba.shape)
@@ -197,7 +201,7 @@ def test_the_demo_keeps_alpha(tmp_path, photos, tiny_model):
     assert np.array_equal(result.image[~hole], rgba[~hole])
     written = proc.write_png(result.image, tmp_path / "out", "inpainted.png")
     assert np.array_equal(np.asarray(Image.open(written)), result.image)
-    opaque = np.dstack([photos["chelsea"], np.full(hole.shape, 255, np.uint8)])
+    opaque = np.dstack([photo, np.full(hole.shape, 255, np.uint8)])
     assert proc.photo_from_array(opaque).shape[-1] == 3  # opaque alpha carries nothing
 
 
@@ -218,10 +222,10 @@ def test_the_longest_names_are_written_atomically(tmp_path, name):
 
 
 def test_a_long_output_name_is_written_and_a_too_long_one_refused(
-    tmp_path, photos, tiny_model_file, capsys, monkeypatch
+    tmp_path, photo, tiny_model_file, capsys, monkeypatch
 ):
-    image = _save(photos["chelsea"], tmp_path / "photo.png")
-    mask = _save(_hole(photos["chelsea"].shape).astype(np.uint8) * 255, tmp_path / "mask.png")
+    image = _save(photo, tmp_path / "photo.png")
+    mask = _save(_hole(photo.shape).astype(np.uint8) * 255, tmp_path / "mask.png")
     run = ["inpaint", str(image), "-m", str(mask), "--model", str(tiny_model_file)]
     long = tmp_path / ("x" * 246 + ".png")  # 250 characters
     assert main([*run, "-o", str(long)]) == 0
@@ -238,3 +242,71 @@ def test_a_long_output_name_is_written_and_a_too_long_one_refused(
     assert main(["masks", str(tmp_path / ("w" * 300)), "-n", "1", "--size", "64"]) == 2
     assert "File name too long" in _one_line(capsys)
     assert sorted(tmp_path.iterdir()) == before
+
+
+# -- zoo names without a route to the Hub ----------------------------------------------------------
+
+
+@pytest.fixture
+def no_route(hub_env, monkeypatch):
+    """The Hub and the upstream mirror on a loopback port where nothing listens."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setenv("PCONV_UPSTREAM_MIRROR", url)
+    return url
+
+
+def _no_retries(caplog) -> None:
+    assert not [r.getMessage() for r in caplog.records if "Retry" in r.getMessage()]
+
+
+def test_a_zoo_name_without_a_route_fails_at_once_with_the_fix(
+    no_route, tmp_path, photo, capsys, caplog
+):
+    image = _save(photo, tmp_path / "photo.png")
+    mask = _save(_hole(photo.shape).astype(np.uint8) * 255, tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    assert main(["inpaint", str(image), "-m", str(mask), "-o", str(out), "--model", "places2"]) == 2
+    line = _one_line(capsys)
+    for part in (
+        "places2",
+        "be reached from here",
+        "python -m zoo download places2",
+        "HF_HUB_OFFLINE",
+    ):
+        assert part in line, line
+    _no_retries(caplog)
+    assert not out.exists()
+
+
+def test_the_nodes_and_the_demo_get_the_same_line(no_route, caplog):
+    """The nodes call the zoo's resolve_entry, the demo zoo.resolve: the same one line."""
+    from demo.models import ModelStore, model_choices
+    from zoo.hub import resolve_entry
+    from zoo.registry import get_entry
+
+    with pytest.raises(PConvError) as node:
+        resolve_entry(get_entry("celeba-hq"))
+    store = ModelStore(model_choices(), device="cpu")
+    with pytest.raises(PConvError) as demo:
+        store.get("celeba-hq")
+    for err in (node.value, demo.value):
+        assert "python -m zoo download celeba-hq" in str(err) and "\n" not in str(err)
+    _no_retries(caplog)
+
+
+def test_without_a_route_the_hub_cache_still_serves(hub, monkeypatch, caplog):
+    from pconv import hub as pconv_hub
+
+    hub.repos["someone/cached"] = {"model.safetensors": b"weights"}
+    path = pconv_hub.download("someone/cached", "model.safetensors", "main")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # discard: nothing listens
+    assert pconv_hub.download("someone/cached", "model.safetensors", "main") == path
+    with pytest.raises(pconv_hub.HubUnreachable) as info:
+        pconv_hub.download("someone/cached", "other.safetensors", "main")
+    assert "cannot be reached" in str(info.value)
+    _no_retries(caplog)

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from pconv import hub
 from pconv.files import sha256_file
-from pconv.hub import HubUnavailable
+from pconv.hub import HubUnavailable, HubUnreachable
 
 from .files import (
     built_folder,
+    cache_root,
     evict_hub_file,
     read_sha256_sidecar,
     remove_incomplete,
@@ -95,14 +96,29 @@ def _resolve_packaged(entry: ModelEntry) -> Path:
     return path
 
 
+def offline_fix(name: str) -> str:
+    """What to do where a named model is not cached and cannot be downloaded from here."""
+    hub_cache = hub.cache_dir() or "~/.cache/huggingface/hub"
+    return (
+        f"run `python -m zoo download {name}` on a machine with internet access and copy its "
+        f"caches ({hub_cache}, {cache_root()}) here, or pass a .safetensors file instead; "
+        "HF_HUB_OFFLINE=1 uses the cache without trying the network"
+    )
+
+
 def resolve_entry(
     entry: ModelEntry, *, force: bool = False, build: bool = True, progress: type | None = None
 ) -> Path:
     """The entry's weights: packaged, Hub (cache or download), local build, or a new build.
-    ``progress``: a ``tqdm`` subclass for a Hub download's progress bar."""
+    ``progress``: a ``tqdm`` subclass for a Hub download's progress bar.
+
+    Where the Hub cannot be reached at all (:class:`pconv.hub.HubUnreachable`) and the
+    upstream file is neither cached nor reachable, this fails at once, in one line that says
+    how to get the model here, without a warning or a retry before it."""
     if entry.packaged is not None:
         return _resolve_packaged(entry)
     reasons = []
+    cut_off = False  # the Hub cannot be reached from here at all
     if entry.repo_id is not None:
         try:
             return hub_file(
@@ -115,18 +131,31 @@ def resolve_entry(
             )
         except HubUnavailable as exc:
             reasons.append(str(exc))
+            cut_off = isinstance(exc, HubUnreachable)
     if not force and (local := built_file(entry)) is not None:
         verify_weights(local, label=f"{entry.name} (local build {local})")
         return local
     if entry.upstream is None or not build:
-        raise ZooError(f"{entry.name}: not available ({'; '.join(reasons) or 'no Hub copy'})")
+        fix = f": {offline_fix(entry.name)}" if cut_off else ""
+        raise ZooError(f"{entry.name}: not available ({'; '.join(reasons) or 'no Hub copy'}){fix}")
     if hub.offline():
         raise ZooError(
             f"{entry.name}: not in the cache and offline mode is on "
             f"({reasons[0] if reasons else 'no Hub copy'})."
             f" Run `python -m zoo download {entry.name}` once with internet access."
         )
-    from .upstream import build_entry
+    from .upstream import build_entry, upstream_cached, upstream_url
+
+    url = upstream_url(entry.upstream)
+    if not upstream_cached(entry.upstream) and (why := hub.unreachable(url)) is not None:
+        if cut_off:  # the reason in a few words (remembered: no second connection)
+            hub_why = hub.unreachable(hub.endpoint() or hub.PUBLIC_ENDPOINT) or reasons[0]
+        else:
+            hub_why = reasons[0] if reasons else "no Hub copy"
+        raise ZooError(
+            f"{entry.name}: not in the cache, and neither the Hub ({hub_why}) nor its upstream "
+            f"({why}) can be reached from here: {offline_fix(entry.name)}"
+        )
 
     log.warning(
         "%s: Hub copy unavailable (%s); building it from %s",
