@@ -261,7 +261,8 @@ def output_format(path: str | os.PathLike[str]) -> str:
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None or fmt not in Image.SAVE:
         raise InputError(
-            f"cannot write images with the extension {path.suffix!r} (use .png, .jpg or .webp)",
+            f"cannot write images with the extension {path.suffix!r} (use "
+            f"{', '.join(IMAGE_SUFFIXES)}, or another extension that PIL writes)",
             path=path,
         )
     return fmt

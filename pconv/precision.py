@@ -9,7 +9,11 @@ means on its devices.
 
 from __future__ import annotations
 
+import logging
+
 import torch
+
+log = logging.getLogger("pconv")
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: precision -> autocast dtype (None: plain float32)
@@ -22,8 +26,16 @@ DTYPES: dict[str, torch.dtype | None] = {
 ALIASES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
+#: The half precisions already said to be slow on the CPU in this process (said once).
+_NOTED: set[str] = set()
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``precision`` on ``device``; ``None`` for plain fp32."""
+    """The autocast dtype of ``precision`` on ``device``; ``None`` for plain fp32.
+
+    bf16 or fp16 asked for on the CPU is honoured, and said once per process to be slow
+    there: CPU autocast converts at every layer, and on CPUs without native half-precision
+    arithmetic it runs several times slower than fp32 (``auto`` never picks it there)."""
     precision = ALIASES.get(precision, precision)
     if precision == "auto":
         if device.type != "cuda":
@@ -31,6 +43,14 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if precision not in DTYPES:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if DTYPES[precision] is not None and device.type == "cpu" and precision not in _NOTED:
+        _NOTED.add(precision)
+        log.warning(
+            "note: %s on the CPU is usually slower than fp32 (several times on CPUs without "
+            "native %s arithmetic), not faster; fp32 (or auto) is the CPU's choice",
+            precision,
+            precision,
+        )
     return DTYPES[precision]
 
 

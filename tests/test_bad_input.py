@@ -4,6 +4,8 @@ traceback, never lost or half-written output. docs/bad-input.md lists every case
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ import pconv
 from pconv.cli import main
 from pconv.errors import DeviceError, PConvError
 
+REPO = Path(__file__).resolve().parents[1]
 #: a device no torch has, and one index past the GPUs this machine has (none on a CPU build)
 TYPO = "gpu"
 MISSING_GPU = f"cuda:{torch.cuda.device_count()}"
@@ -310,3 +313,107 @@ def test_without_a_route_the_hub_cache_still_serves(hub, monkeypatch, caplog):
         pconv_hub.download("someone/cached", "other.safetensors", "main")
     assert "cannot be reached" in str(info.value)
     _no_retries(caplog)
+
+
+# -- smaller things --------------------------------------------------------------------------------
+
+
+def test_half_precision_on_the_cpu_is_said_once_to_be_slow(photo, tiny_model, monkeypatch, caplog):
+    monkeypatch.setattr("pconv.precision._NOTED", set())
+    hole = _hole(photo.shape)
+    for _ in range(2):
+        pconv.inpaint(photo, hole, tiny_model, dtype="bf16", device="cpu")
+    pconv.inpaint(photo, hole, tiny_model, dtype="fp32", device="cpu")
+    notes = [r.getMessage() for r in caplog.records if "slower than fp32" in r.getMessage()]
+    assert len(notes) == 1 and "bf16 on the CPU" in notes[0], notes
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert (
+        capsys.readouterr().out.strip() == f"pconv {pconv.__version__} (torch {torch.__version__})"
+    )
+
+
+def test_the_trainer_names_flags_and_counts_files(tmp_path, photo, capsys, caplog):
+    from pconv.losses.backbones import resolve_backbone
+
+    resolve_backbone("auto", offline=True, cache_dir=str(tmp_path), stlpips_package="no_such_pkg")
+    hint = " ".join(r.getMessage() for r in caplog.records)
+    assert "--perceptual vgg16-file:PATH" in hint, hint
+
+    from train.cli import main as train
+
+    data = tmp_path / "data"
+    whole = _save(photo, data / "cut.png").read_bytes()
+    (data / "cut.png").write_bytes(whole[: len(whole) // 2])  # opens, does not decode
+    (data / "text.png").write_text("not an image")  # does not open
+    run = ["--data", str(data), "--output", str(tmp_path / "run"), "--steps", "1"]
+    assert train([*run, "--perceptual", "none", "--workers", "0"]) == 2
+    line = _one_line(capsys)
+    assert "none of the 2 images" in line and "1 open" in line and "1 do not open" in line
+
+
+def test_the_opencv_hint_is_the_readme_s(monkeypatch):
+    import sys
+
+    from pconv.errors import MissingDependency
+    from pconv.masks import opencv
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # as if it were not installed
+    with pytest.raises(MissingDependency) as info:
+        opencv.load()
+    readme = (REPO / "README.md").read_text()
+    assert 'pip install -e ".[train]"' in readme and '".[train]"' in str(info.value)
+    assert "pconv[masks]" not in str(info.value)  # a name for PyPI, where pconv is not
+
+
+def test_the_unknown_extension_message_lists_what_is_accepted(tmp_path):
+    from pconv.io import IMAGE_SUFFIXES, output_format
+
+    with pytest.raises(PConvError) as info:
+        output_format(tmp_path / "out.xyz")
+    for suffix in IMAGE_SUFFIXES:
+        assert suffix in str(info.value)
+        output_format(tmp_path / f"out{suffix}")  # and each one listed is accepted
+
+
+def test_every_zoo_option_has_help():
+    import argparse
+
+    from zoo.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    silent = [
+        f"{name} {action.dest}"
+        for name, parser in sub.choices.items()
+        for action in parser._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert not silent
+
+
+def _blocks(section: str) -> list[str]:
+    """The ```bash blocks of a README section."""
+    text = (REPO / "README.md").read_text().split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]]
+
+
+def test_the_readme_set_up_is_copyable_and_leaves_the_checkout_clean():
+    import shutil
+    import subprocess
+
+    (first,) = _blocks("Inpaint a photo (default model, offline)")
+    lines = first.strip().splitlines()
+    cpu = "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+    assert cpu in lines  # its own command, not inside a one-liner or the prose
+    assert cpu in _blocks("Run the tests")[0].splitlines()
+    output = lines[-1].split("--output ", 1)[1].split()[0]
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", output], cwd=REPO, check=False)
+    assert ignored.returncode == 0, f"{output} would show in git status"
+    tests = (REPO / "README.md").read_text().split("## Run the tests\n", 1)[1].split("\n## ")[0]
+    assert "../shared/data" in tests and "GB of disk" in tests and "minutes" in tests

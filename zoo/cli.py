@@ -134,22 +134,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_list)
 
     p = sub.add_parser("download", help="fetch a named model (Hub, else built from upstream)")
-    p.add_argument("name", choices=sorted(REGISTRY), metavar="NAME")
+    p.add_argument(
+        "name", choices=sorted(REGISTRY), metavar="NAME", help=f"one of {', '.join(REGISTRY)}"
+    )
     p.add_argument("--force", action="store_true", help="download again even if cached")
     p.set_defaults(run=_download)
 
     p = sub.add_parser(
         "build", help="download the upstream file, convert, verify, write the Hub folder"
     )
-    p.add_argument(
-        "name", choices=sorted(n for n, e in REGISTRY.items() if e.upstream), metavar="NAME"
-    )
+    upstreams = sorted(n for n, e in REGISTRY.items() if e.upstream)
+    p.add_argument("name", choices=upstreams, metavar="NAME", help=f"one of {', '.join(upstreams)}")
     p.add_argument("--output", help="folder to write (default: the local model cache)")
     p.add_argument("--upstream-file", help="use this already downloaded upstream file")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("convert", help="convert a local upstream checkpoint (.pth/.h5)")
-    p.add_argument("path")
+    p.add_argument("path", help="the upstream checkpoint file (.pth, .h5; --layout names its kind)")
     p.add_argument("--output", required=True, help="folder to write (Hub layout)")
     p.add_argument("--layout", choices=["mmagic", "naoto", "keras"], help="default: detected")
     p.add_argument("--name", choices=sorted(REGISTRY), help="registry entry it corresponds to")
@@ -160,10 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
         "publish", help="create a Hub repo and upload weights, config, card and licence"
     )
     p.add_argument("path", help="a model.safetensors or a folder holding one")
-    p.add_argument("--repo-id", required=True)
+    p.add_argument("--repo-id", required=True, help="the Hub repository, OWNER/NAME")
     p.add_argument("--dry-run", action="store_true", help="write the folder, upload nothing")
     p.add_argument("--output", help="dry-run folder (default: ./publish-OWNER--NAME)")
-    p.add_argument("--private", action="store_true")
+    p.add_argument("--private", action="store_true", help="create the repository private")
     p.add_argument("--revision", help="branch to upload to (default: main)")
     p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     p.set_defaults(run=_publish)

@@ -67,11 +67,21 @@ def apply_threads(args: argparse.Namespace) -> None:
         threads.apply(args.threads)
 
 
+def version() -> str:
+    """``pconv 0.1.0 (torch 2.13.0+cpu)``: the torch build says whether CUDA is in it."""
+    import torch
+
+    import pconv
+
+    return f"pconv {pconv.__version__} (torch {torch.__version__})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pconv",
         description="Image inpainting with partial convolutions (Liu et al., ECCV 2018).",
     )
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in SUBCOMMANDS.values():
         module = importlib.import_module(module_name)

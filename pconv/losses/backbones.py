@@ -443,7 +443,8 @@ def no_backbone(note: str) -> PerceptualBackbone:
 def _how_to_supply(cache_dir: str | None, mention_stlpips: bool) -> str:
     text = (
         f"To use the paper's VGG16, fetch {HUB_FILENAME} of the Hub repo {HUB_REPO} on a "
-        f"connected machine and pass backbone='vgg16-file:/path/{HUB_FILENAME}', or copy that "
+        f"connected machine and give its path as --perceptual vgg16-file:PATH "
+        f"(backbone='vgg16-file:PATH' from Python), or copy that "
         f"machine's HF cache (models--timm--vgg16.tv_in1k) into {cache_dir or 'this HF cache'}"
     )
     if mention_stlpips:

@@ -1,7 +1,7 @@
 """OpenCV for the mask generators, imported at its first use, never at import time.
 
-OpenCV is an optional extra (``pip install 'pconv[masks]'``, part of ``train`` and ``eval``):
-its ``opencv-python-headless`` wheel clashes with the ``opencv-python`` that ComfyUI packs
+OpenCV is an optional extra (``masks``, part of ``train`` and ``eval``): its
+``opencv-python-headless`` wheel clashes with the ``opencv-python`` that ComfyUI packs
 install, so the library, the nodes and ``pconv inpaint`` must work without it. The generators
 write ``cv2.line(...)`` as before; :data:`cv2` imports the real module on the first attribute
 it is asked for, or raises :class:`pconv.errors.MissingDependency` saying what to install.
@@ -16,8 +16,9 @@ from pconv.errors import MissingDependency
 from pconv.threads import import_opencv
 
 INSTALL_HINT = (
-    "pip install 'pconv[masks]' (opencv-python-headless), or any one OpenCV wheel that is "
-    "already there (opencv-python)"
+    "pip install opencv-python-headless, which the masks, train and eval extras bring "
+    '(in a checkout: pip install -e ".[train]" for training, ".[masks]" for the '
+    "generators alone), or keep any one OpenCV wheel that is already there (opencv-python)"
 )
 
 

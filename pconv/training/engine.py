@@ -601,9 +601,11 @@ def _build_data(c: TrainConfig, dist: DistInfo) -> _Data:
     # such files, but with none left they could only fail (and a DataLoader worker's error can
     # leave the others waiting): find one that decodes here, before any run file is written.
     if not any(_decodes(path, c) for path in scan.good):  # stops at the first that does
+        found, opened = len(scan.good) + len(scan.bad), len(scan.good)
+        unopened = f", {len(scan.bad)} do not open at all" if scan.bad else ""
         raise PConvError(
-            f"none of the {len(scan.good)} training images in {', '.join(c.data)} decodes "
-            "(they open, but their pixel data is truncated or corrupt)"
+            f"none of the {found} images in {', '.join(c.data)} decodes ({opened} open, but "
+            f"their pixel data is truncated or corrupt{unopened})"
         )
     masks = training_masks(
         c.masks, c.size, border=c.border_rule(), buckets=c.buckets(), mask_dir=c.mask_dir
