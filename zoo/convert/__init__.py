@@ -1,8 +1,9 @@
 """Exact (or measured) conversion of published PConv weights into our safetensors format.
 
 ``convert_file(path)`` detects the layout from the file itself (spandrel style: key names and
-shapes, never the file name): OpenMMLab mmagic/mmediting ``.pth``, naoto0804's ``.pth``, or
-MathiasGruber's Keras ``.h5``. Pickled ``.pth`` files are read with ``torch.load(...,
+shapes, never the file name): OpenMMLab mmagic/mmediting ``.pth``, naoto0804's ``.pth``,
+MathiasGruber's Keras ``.h5`` (PConv U-Nets, :mod:`.common`), or rlct1/gin's DeepGIN generator
+``.pth`` (:mod:`.deepgin`). Pickled ``.pth`` files are read with ``torch.load(...,
 weights_only=True)``: tensors and plain containers only, no code runs.
 """
 
@@ -15,7 +16,7 @@ from types import ModuleType
 from pconv.samples import example_photos
 
 from ..registry import ZooError
-from . import keras, mmagic, naoto
+from . import deepgin, keras, mmagic, naoto
 from .common import (
     Conversion,
     UpstreamNet,
@@ -28,9 +29,14 @@ from .common import (
 )
 
 #: layout name -> parser module (``detect``, ``parse``, ``notes``)
-LAYOUTS: dict[str, ModuleType] = {"mmagic": mmagic, "naoto": naoto, "keras": keras}
+LAYOUTS: dict[str, ModuleType] = {
+    "mmagic": mmagic,
+    "naoto": naoto,
+    "keras": keras,
+    "deepgin": deepgin,
+}
 #: training resolution of each upstream family (the weights do not say)
-DEFAULT_RESOLUTION = {"mmagic": 256, "naoto": 256, "keras": 512}
+DEFAULT_RESOLUTION = {"mmagic": 256, "naoto": 256, "keras": 512, "deepgin": 256}
 #: an exact conversion must match the upstream reference this closely, relative to the output's
 #: magnitude (at least 1 = the [0,1] scale): float32 rounding, measured ~1e-6 on real weights
 EXACT_TOLERANCE = 1e-4
@@ -49,7 +55,7 @@ def _is_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def read_upstream(path: str | Path, layout: str | None = None) -> UpstreamNet:
+def read_upstream(path: str | Path, layout: str | None = None) -> UpstreamNet | deepgin.GinNet:
     """Parse an upstream checkpoint into an :class:`UpstreamNet` (layout detected if None)."""
     path = Path(path)
     if not path.is_file():
@@ -68,33 +74,42 @@ def read_upstream(path: str | Path, layout: str | None = None) -> UpstreamNet:
     if layout == "keras":
         raise ZooError(f"{path}: not an HDF5 file, so not Keras weights")
     obj = load_torch_checkpoint(path)
-    candidates = [LAYOUTS[layout]] if layout else [mmagic, naoto]
+    candidates = [LAYOUTS[layout]] if layout else [mmagic, naoto, deepgin]
     for module in candidates:
         state = find_state_dict(obj, module.NESTINGS)
         if module.detect(state):
             check_finite(state, module.LAYOUT)
             return module.parse(state)
     raise ZooError(
-        f"{path}: not a known PConv layout (mmagic: generator.encoder.enc1.conv.weight; "
-        "naoto: enc_1.conv.input_conv.weight; keras: .h5)"
+        f"{path}: not a known PConv layout, nor rlct1/gin's DeepGIN (mmagic: "
+        "generator.encoder.enc1.conv.weight; naoto: enc_1.conv.input_conv.weight; deepgin: "
+        "lr_coarse_tinker.1.weight; keras: .h5)"
     )
 
 
 def convert(
-    net: UpstreamNet, resolution: int | None = None, photos: Sequence[Path] | None = None
+    net: UpstreamNet | deepgin.GinNet,
+    resolution: int | None = None,
+    photos: Sequence[Path] | None = None,
 ) -> Conversion:
     """Our model for ``net``, checked against the upstream reference forward pass on synthetic
     inputs and measured on real ``photos`` (default: the sample photos shipped with pconv)."""
     resolution = resolution or DEFAULT_RESOLUTION[net.layout]
-    model = to_pconv(net, resolution)
-    diff = max_abs_diff(model, net)
+    if isinstance(net, deepgin.GinNet):
+        model = deepgin.to_deepgin(net, resolution)
+        check = {"reference": deepgin.reference_run, "output": deepgin.model_output}
+    else:
+        model, check = to_pconv(net, resolution), {}
+    diff = max_abs_diff(model, net, **check)
     if not diff <= EXACT_TOLERANCE:
         raise ZooError(
             f"{net.layout}: converted model differs from the upstream reference by {diff:.3g} "
             f"(> {EXACT_TOLERANCE}); refusing to write it"
         )
     module = LAYOUTS[net.layout]
-    measured = measure_on_photos(model, net, example_photos() if photos is None else photos)
+    measured = measure_on_photos(
+        model, net, example_photos() if photos is None else photos, **check
+    )
     return Conversion(
         model=model,
         layout=net.layout,

@@ -26,15 +26,17 @@ written from the upstream's layer formula, independent of :mod:`pconv.layer`), w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import io
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from pconv.unet import ENCODER_KERNELS, PConvUNet, UNetConfig
 
@@ -111,7 +113,7 @@ class UpstreamNet:
 class Conversion:
     """A converted model and what is known about its fidelity."""
 
-    model: PConvUNet
+    model: nn.Module
     layout: str
     exact: bool
     max_abs_diff: float  # vs the upstream reference, [0,1] output space, on a check input
@@ -134,11 +136,42 @@ class Conversion:
 # -- reading upstream files ----------------------------------------------------------------------
 
 
+#: the largest checkpoint read out of a zip archive (a bound on what a small archive may unpack)
+MAX_ARCHIVED_BYTES = 4 << 30
+
+
+def _archived_checkpoint(path: Path) -> io.BytesIO | None:
+    """The one checkpoint inside a plain zip archive, read into memory (a file shared on Google
+    Drive may come zipped: rlct1/gin's ``checkpoints/gin/`` folder holds ``latest_net_G.pth``,
+    perhaps with ``latest_net_D.pth`` beside it, whose generator is the one taken). ``None``
+    when ``path`` is no such archive; torch's own zip format holds a ``data.pkl`` instead."""
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as archive:
+        members = [i for i in archive.infolist() if not i.is_dir()]
+        if any(i.filename.rsplit("/", 1)[-1] == "data.pkl" for i in members):
+            return None
+        found = [i for i in members if i.filename.endswith((".pth", ".pt"))]
+        found = [i for i in found if i.filename.endswith("_net_G.pth")] or found
+        if len(found) != 1:
+            names = ", ".join(i.filename for i in found) or "none"
+            raise ZooError(f"{path}: a zip archive; expected one checkpoint in it, found {names}")
+        if found[0].file_size > MAX_ARCHIVED_BYTES:
+            raise ZooError(f"{path}: {found[0].filename} unpacks to {found[0].file_size} bytes")
+        return io.BytesIO(archive.read(found[0]))
+
+
 def load_torch_checkpoint(path: str | Path) -> Mapping[str, object]:
-    """A pickled upstream ``.pth``, read with ``weights_only=True``: tensors and plain containers
-    only, no code runs. Called on pinned, sha256-verified upstream files (or the user's own)."""
+    """A pickled upstream ``.pth`` (or the one in a zip archive), read with
+    ``weights_only=True``: tensors and plain containers only, no code runs. Called on pinned,
+    sha256-verified upstream files, unpinned ones (then layout and numbers are the check), or
+    the user's own."""
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        source = _archived_checkpoint(Path(path)) or str(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ZooError(f"{path}: unreadable zip archive ({exc})") from None
+    try:
+        obj = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle refusals, zip errors, truncation: all mean "cannot read"
         raise ZooError(
             f"{path}: cannot read as a PyTorch checkpoint with weights_only=True "
@@ -451,14 +484,33 @@ def check_inputs(size: int, batch: int = 2, seed: int = 0) -> tuple[Tensor, Tens
     return image, valid
 
 
+#: An upstream's reference forward: (net, image, valid) -> (output in [0,1] space, the mask of
+#: output pixels it defines); :func:`reference_run` for the U-Nets.
+Reference = Callable[[Any, Tensor, Tensor], tuple[Tensor, Tensor]]
+#: What of our model is compared with it: (model, image, valid) -> output; ``forward`` for the
+#: U-Nets.
+Output = Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+def _forward(model: nn.Module, image: Tensor, valid: Tensor) -> Tensor:
+    return model(image, valid)
+
+
 @torch.no_grad()
-def max_abs_diff(model: PConvUNet, net: UpstreamNet, size: int | None = None) -> float:
+def max_abs_diff(
+    model: nn.Module,
+    net: Any,
+    size: int | None = None,
+    *,
+    reference: Reference = reference_run,
+    output: Output = _forward,
+) -> float:
     """Largest difference between our model and the upstream reference (float64 inputs),
     relative to the output's magnitude where it exceeds the [0,1] scale (random test weights)."""
     size = size or max(model.config.multiple, 32)
     image, valid = check_inputs(size)
-    ours = _float64_copy(model)(image, valid)
-    theirs, seen = reference_run(net, image, valid)
+    ours = output(_float64_copy(model), image, valid)
+    theirs, seen = reference(net, image, valid)
     # Where the last layer saw no valid input (none in practice), upstreams that add the bias in
     # holes (Keras) differ from the paper's 0; every other pixel must agree.
     scale = max(1.0, float(theirs.abs().max()))
@@ -493,7 +545,13 @@ def photo_inputs(photos: Sequence[Path], size: int, seed: int = 0) -> tuple[Tens
 
 @torch.no_grad()
 def measure_on_photos(
-    model: PConvUNet, net: UpstreamNet, photos: Sequence[Path], size: int | None = None
+    model: nn.Module,
+    net: Any,
+    photos: Sequence[Path],
+    size: int | None = None,
+    *,
+    reference: Reference = reference_run,
+    output: Output = _forward,
 ) -> dict[str, object]:
     """The converted model as it ships (float32) against the upstream reference (float64) on
     real photos with irregular holes, in [0, 1] units: over every pixel the last layer saw
@@ -505,8 +563,8 @@ def measure_on_photos(
     image, valid = photo_inputs(photos, size)
     diffs, holes = [], []
     for b in range(len(photos)):  # one at a time: the float64 reference of a 512 net is large
-        ours = model(image[b : b + 1].float(), valid[b : b + 1].float()).double()
-        theirs, seen = reference_run(net, image[b : b + 1], valid[b : b + 1])
+        ours = output(model, image[b : b + 1].float(), valid[b : b + 1].float()).double()
+        theirs, seen = reference(net, image[b : b + 1], valid[b : b + 1])
         diff = (ours - theirs).abs() * seen
         diffs.append(float(diff.max()))
         holes.append(diff[(valid[b : b + 1] < 0.5).expand_as(diff)])
@@ -520,8 +578,9 @@ def measure_on_photos(
     }
 
 
-def _float64_copy(model: PConvUNet) -> PConvUNet:
-    copy = PConvUNet(replace(model.config))
+def _float64_copy(model: nn.Module) -> nn.Module:
+    """A fresh float64 copy of ``model`` (built from its config: no cached state comes along)."""
+    copy = type(model)(replace(model.config))
     copy.load_state_dict(model.state_dict())
     return copy.to(torch.float64).eval()
 
