@@ -21,6 +21,7 @@ TAGS = ("image-inpainting", "inpainting", "partial-convolution", "pconv", "safet
 HUB_LICENSES = {
     "apache-2.0": "apache-2.0",
     "mit": "mit",
+    "bsd-2-clause": "bsd-2-clause",
     "bsd-3-clause": "bsd-3-clause",
     "cc-by-4.0": "cc-by-4.0",
     "cc-by-nc-4.0": "cc-by-nc-4.0",

@@ -42,7 +42,7 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parents[1]
 #: every zoo model was trained on data whose owners allow non-commercial research only
-NON_COMMERCIAL = {"default", "places2", "celeba-hq", "imagenet", "places2-naoto"}
+NON_COMMERCIAL = {"default", "places2", "celeba-hq", "imagenet", "places2-naoto", "deepgin-aim2020"}
 APACHE_TITLE = "Apache License\n                           Version 2.0, January 2004"
 MIT_GRANT = "Permission is hereby granted, free of charge, to any person obtaining a copy"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -400,6 +401,161 @@ def keras_reference(model: KerasModel, image: Tensor, valid: Tensor) -> tuple[Te
     return pre.permute(0, 3, 1, 2), out.permute(0, 3, 1, 2)
 
 
+# -- rlct1/gin's DeepGIN generator (models/networks.py, ImageTinker2) ---------------------------
+
+#: dilation of each SPD branch, in branch order (MultiDilationResnetBlock, its _v3)
+GIN_COARSE_RATES = (2, 3, 4, 5, 6, 8, 10, 1)
+GIN_REFINE_RATES = (2, 3, 4, 5)
+GIN_REFINE_BLOCKS = ("r_md_mres1", "r_md_mres2", "r_md_mres5", "r_md_mres3", "r_md_mres4",
+                     "r_md_mres6")  # fmt: skip
+
+
+def gin_checkpoint(ngf: int = 64, blocks: int = 6, seed: int = 0) -> dict[str, Tensor]:
+    """``ImageTinker2(4, 3, ngf).state_dict()`` as ``save_network`` writes it: every key, in
+    the order the modules are registered, with random weights (He-scaled, random biases, and
+    non-local ``W`` projections that are not the release's zero init). The release is
+    ``ngf=64, blocks=6`` (``define_G`` hard-codes both); smaller ones keep tests quick."""
+    gen = torch.Generator().manual_seed(seed)
+    sd: dict[str, Tensor] = {}
+
+    def conv(
+        name: str, c_in: int, c_out: int, k: int, gain: float = 1.0, bias: float = 0.0
+    ) -> None:
+        std = gain * (2 / (c_in * k * k)) ** 0.5
+        sd[f"{name}.weight"] = torch.randn(c_out, c_in, k, k, generator=gen) * std
+        sd[f"{name}.bias"] = torch.randn(c_out, generator=gen) * 0.05 + bias
+
+    # Gains that keep every activation of order 1 through the residual stacks, attention
+    # logits moderate (softmax neither uniform nor one-hot) and the images near [0, 1]: a
+    # wrong wiring then shows as an O(1) difference, float32 rounding as ~1e-6.
+    def spd(name: str, c: int, rates: tuple[int, ...], fusion: str) -> None:
+        for b in range(1, len(rates) + 1):
+            conv(f"{name}.branch{b}.conv", c, c // len(rates), 3)
+        conv(f"{name}.{fusion}.conv", c, c, 3, gain=0.3)
+
+    def non_local(name: str, c: int) -> None:  # registration order: g, W, theta, phi
+        conv(f"{name}.g", c, c // 2, 1)
+        conv(f"{name}.W", c // 2, c, 1, gain=0.5)
+        conv(f"{name}.theta", c, c // 2, 1, gain=0.5)
+        conv(f"{name}.phi", c, c // 2, 1, gain=0.5)
+
+    def rgb(name: str, c_in: int, c_out: int, k: int) -> None:
+        conv(name, c_in, c_out, k, gain=0.1, bias=0.5)
+
+    w = ngf
+    seq = "lr_coarse_tinker"
+    conv(f"{seq}.1", 4, w // 2, 7)
+    conv(f"{seq}.4", w // 2, w, 4)
+    conv(f"{seq}.7", w, 2 * w, 4)
+    conv(f"{seq}.10", 2 * w, 4 * w, 4)
+    for b in range(blocks):
+        spd(f"{seq}.{12 + b}", 4 * w, GIN_COARSE_RATES, "fusion9")
+    conv(f"{seq}.{14 + blocks}", 4 * w, 2 * w, 3)
+    conv(f"{seq}.{18 + blocks}", 2 * w, w, 3)
+    conv(f"{seq}.{22 + blocks}", w, w // 2, 3)
+    rgb(f"{seq}.{25 + blocks}", w // 2, 3, 7)
+    conv("r_en_conv1", 4, w // 2, 7)
+    conv("r_en_conv2", w // 2, w, 4)
+    conv("r_en_conv3", w, 2 * w, 4)
+    conv("r_en_skp_conv3", 2 * w, w, 3)
+    conv("r_en_conv4", 2 * w, 4 * w, 4)
+    conv("r_en_skp_conv4", 4 * w, 2 * w, 3)
+    conv("r_en_conv5", 4 * w, 8 * w, 4)
+    for name in ("r_md_mres1", "r_md_mres2", "r_md_mres5"):
+        spd(name, 8 * w, GIN_REFINE_RATES, "fusion5")
+    non_local("r_md_satn1", 8 * w)
+    for name in ("r_md_mres3", "r_md_mres4", "r_md_mres6"):
+        spd(name, 8 * w, GIN_REFINE_RATES, "fusion5")
+    conv("r_de_conv1", 8 * w, 4 * w, 3)
+    non_local("r_de_satn2", 2 * w)
+    non_local("r_de_satn3", w)
+    conv("r_de_mix_conv1", 4 * w + 2 * w, 4 * w, 3)
+    conv("r_de_conv2", 4 * w, 2 * w, 3)
+    conv("r_de_mix_conv2", 2 * w + w, 2 * w, 3)
+    conv("r_de_conv2_lr", 2 * w, w // 2, 3)
+    rgb("r_de_conv3_lr", w // 2, 3, 3)
+    conv("r_de_conv3", 2 * w, w, 3)
+    conv("r_de_conv4", w, w // 2, 3)
+    rgb("r_de_conv5", w // 2, 3, 7)
+    conv("r_de_conv5_lr_alpha", w // 2, 1, 3)
+    return sd
+
+
+def gin_reference(sd: dict[str, Tensor], masked: Tensor, hole: Tensor) -> dict[str, Tensor]:
+    """``ImageTinker2.forward(msked_img, msk)`` at test time, on the raw state dict in float64:
+    ``masked`` is the image as test_ensemble.py feeds it (RGB in [0, 1], holes painted white),
+    ``hole`` its mask (1 = hole). Returns ``compltd_img``, ``reconst_img`` (what
+    test_ensemble.py saves), ``lr_x`` and ``lr_img``, in [0, 1] space."""
+    p = {k: v.to(torch.float64) for k, v in sd.items()}
+    up2, up4 = (
+        torch.nn.UpsamplingBilinear2d(scale_factor=2),
+        torch.nn.UpsamplingBilinear2d(scale_factor=4),
+    )
+    down = torch.nn.UpsamplingBilinear2d(scale_factor=0.25)
+    lrelu = torch.nn.LeakyReLU(0.2)
+
+    def c(x: Tensor, name: str, pad: int, stride: int = 1, dilation: int = 1) -> Tensor:
+        x = F.pad(x, (pad,) * 4, mode="replicate")  # self.pad(n) = nn.ReplicationPad2d(n)
+        return F.conv2d(x, p[name + ".weight"], p[name + ".bias"], stride, dilation=dilation)
+
+    def mdrb(x: Tensor, name: str, rates: tuple[int, ...], fusion: str) -> Tensor:
+        d = [F.relu(c(x, f"{name}.branch{b + 1}.conv", r, 1, r)) for b, r in enumerate(rates)]
+        return x + c(torch.cat(d, 1), f"{name}.{fusion}.conv", 1)
+
+    def nlb(x: Tensor, name: str) -> Tensor:
+        n, _, h, w = x.shape
+        inter = p[name + ".g.weight"].shape[0]
+        g_x = F.conv2d(x, p[name + ".g.weight"], p[name + ".g.bias"]).view(n, inter, -1)
+        theta = F.conv2d(x, p[name + ".theta.weight"], p[name + ".theta.bias"]).view(n, inter, -1)
+        phi = F.conv2d(x, p[name + ".phi.weight"], p[name + ".phi.bias"]).view(n, inter, -1)
+        f = torch.matmul(theta.permute(0, 2, 1), phi)
+        y = torch.matmul(F.softmax(f, dim=-1), g_x.permute(0, 2, 1))
+        y = y.permute(0, 2, 1).contiguous().view(n, inter, h, w)
+        return F.conv2d(y, p[name + ".W.weight"], p[name + ".W.bias"]) + x
+
+    seq = "lr_coarse_tinker"
+    blocks = sorted({int(k.split(".")[1]) for k in p if k.endswith(".fusion9.conv.weight")})
+    n = len(blocks)
+    x = torch.cat((masked, hole), dim=1)
+    x = lrelu(c(x, f"{seq}.1", 3))
+    for i in (4, 7, 10):
+        x = lrelu(c(x, f"{seq}.{i}", 1, 2))
+    for b in blocks:
+        x = mdrb(x, f"{seq}.{b}", GIN_COARSE_RATES, "fusion9")
+    for i in (14 + n, 18 + n, 22 + n):
+        x = lrelu(c(up2(x), f"{seq}.{i}", 1))
+    lr_x = c(x, f"{seq}.{25 + n}", 3)
+    hr_x = lr_x * hole + masked * (1 - hole)
+
+    y = torch.cat((hr_x, hole), dim=1)
+    e1 = lrelu(c(y, "r_en_conv1", 3))
+    e2 = lrelu(c(e1, "r_en_conv2", 1, 2))
+    e3 = lrelu(c(e2, "r_en_conv3", 1, 2))
+    e4 = lrelu(c(e3, "r_en_conv4", 1, 2))
+    e5 = lrelu(c(e4, "r_en_conv5", 1, 2))
+    de3 = nlb(lrelu(c(e3, "r_en_skp_conv3", 1)), "r_de_satn3")
+    de4 = nlb(lrelu(c(e4, "r_en_skp_conv4", 1)), "r_de_satn2")
+    m = e5
+    for name in GIN_REFINE_BLOCKS[:3]:
+        m = mdrb(m, name, GIN_REFINE_RATES, "fusion5")
+    m = nlb(m, "r_md_satn1")
+    for name in GIN_REFINE_BLOCKS[3:]:
+        m = mdrb(m, name, GIN_REFINE_RATES, "fusion5")
+    d1 = lrelu(c(up2(m), "r_de_conv1", 1))
+    md1 = lrelu(c(torch.cat((d1, de4), 1), "r_de_mix_conv1", 1))
+    d2 = lrelu(c(up2(md1), "r_de_conv2", 1))
+    md2 = lrelu(c(torch.cat((d2, de3), 1), "r_de_mix_conv2", 1))
+    d3_lr = c(lrelu(c(md2, "r_de_conv2_lr", 1)), "r_de_conv3_lr", 1)
+    d3 = lrelu(c(up2(md2), "r_de_conv3", 1))
+    d4 = lrelu(c(up2(d3), "r_de_conv4", 1))
+    d5 = c(d4, "r_de_conv5", 3)
+    alpha = torch.sigmoid(c(d4, "r_de_conv5_lr_alpha", 1))
+    d5 = d5 * hole + masked * (1 - hole)
+    reconst = d5 + up4(d3_lr - down(d5)) * alpha
+    compltd = reconst * hole + masked * (1 - hole)
+    return {"compltd_img": compltd, "reconst_img": reconst, "lr_x": lr_x, "lr_img": d3_lr}
+
+
 def images_and_masks(size: int, batch: int = 2, seed: int = 5) -> tuple[Tensor, Tensor]:
     """Random [0,1] images and valid masks (1 = known) with a large hole and small ones."""
     gen = torch.Generator().manual_seed(seed)
@@ -420,6 +576,34 @@ class LocalHub:
     repos: dict[str, dict[str, bytes]]  # repo id -> file name -> content
     upstream: dict[str, bytes]  # served at /upstream/<file name>
     requests: list[str]
+    drive: dict[str, bytes] = field(default_factory=dict)  # Drive file id -> content
+    #: how /drive/download answers: "ok" (confirmation page, then the file), "quota" (its
+    #: quota page, 403), "busy" (429), "denied" (403, not shared), "page" (another page)
+    drive_mode: str = "ok"
+
+
+#: Drive's answers, as drive.usercontent.google.com words them (trimmed): a large file first
+#: gets a page whose form asks for it again with ``confirm`` and a ``uuid``.
+DRIVE_UUID = "4b1f5d0e-0000-4000-8000-000000000000"
+DRIVE_CONFIRM = """<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title>
+</head><body><div class="uc-main"><div id="uc-text"><p class="uc-warning-caption">Google Drive
+can't scan this file for viruses.</p><p class="uc-warning-subcaption"><span class="uc-name-size">
+<a href="/open?id={id}">latest_net_G.pth</a> (164M)</span> is too large for Google to scan for
+viruses. Would you still like to download this file?</p><form id="download-form"
+action="{action}" method="get"><input type="submit" id="uc-download-link"
+class="goog-inline-block jfk-button jfk-button-action" value="Download anyway"/><input
+type="hidden" name="id" value="{id}"><input type="hidden" name="export" value="download"><input
+type="hidden" name="confirm" value="t"><input type="hidden" name="uuid" value="{uuid}"></form>
+</div></div></body></html>"""
+DRIVE_QUOTA = """<!DOCTYPE html><html><head><title>Google Drive - Quota exceeded</title></head>
+<body><p class="uc-error-caption">Sorry, you can't view or download this file at this time.</p>
+<p class="uc-error-subcaption">Too many users have viewed or downloaded this file recently.
+Please try accessing the file again later. If the file you are trying to access is particularly
+large or is shared with many people, it may take up to 24 hours to be able to view or download
+the file.</p></body></html>"""
+DRIVE_DENIED = """<!DOCTYPE html><html><head><title>Google Drive - You need access</title>
+</head><body><p>You need access. Request access, or switch to an account with access.</p>
+<a href="https://accounts.google.com/ServiceLogin">Sign in</a></body></html>"""
 
 
 def _sha(data: bytes) -> str:
@@ -456,6 +640,8 @@ def local_hub() -> Iterator[LocalHub]:
             hub.requests.append(f"{self.command} {self.path}")
             match = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", self.path.split("?")[0])
             up = re.fullmatch(r"/upstream/(.+)", self.path)
+            if self.path.startswith("/drive/download?"):
+                return self._drive(head)
             if up:
                 data = hub.upstream.get(up[1])
                 if data is None:
@@ -495,6 +681,27 @@ def local_hub() -> Iterator[LocalHub]:
                 "Content-Type": "application/octet-stream",
             }
             self._send(206 if start else 200, data[start:], headers, head)
+
+        def _drive(self, head: bool) -> None:
+            query = dict(urllib.parse.parse_qsl(self.path.split("?", 1)[1]))
+            data = hub.drive.get(query.get("id", ""))
+            html = {"Content-Type": "text/html; charset=utf-8"}
+            if data is None:
+                return self._send(404, b"<html>Not Found</html>", html, head)
+            mode = hub.drive_mode
+            if mode == "busy":
+                return self._send(429, b"<html>Too Many Requests</html>", html, head)
+            if mode in ("quota", "denied"):
+                page = DRIVE_QUOTA if mode == "quota" else DRIVE_DENIED
+                return self._send(403, page.encode(), html, head)
+            if mode == "page":
+                return self._send(200, b"<html><body>Something else</body></html>", html, head)
+            if query.get("confirm") == "t" and query.get("uuid") == DRIVE_UUID:
+                kind = {"Content-Type": "application/octet-stream"}
+                return self._send(200, data, kind, head)
+            page = DRIVE_CONFIRM.format(id=query["id"], action=hub.url + "/drive/download",
+                                        uuid=DRIVE_UUID)  # fmt: skip
+            return self._send(200, page.encode(), html, head)
 
         def do_HEAD(self) -> None:
             self._serve(head=True)

@@ -33,8 +33,12 @@ LICENCE_NAME = "LICENSE"
 #: Full licence texts, shipped as package data: a licence like MIT or Apache-2.0 asks that its
 #: text travel with every copy of the weights, so a folder must be complete without a network.
 LICENCE_DIR = Path(__file__).parent / "licences"
-LICENCE_TEXTS = {"apache-2.0": "Apache-2.0.txt", "mit": "MIT.txt"}
-#: A template's own copyright line (MIT's), replaced by the holder's notice.
+LICENCE_TEXTS = {
+    "apache-2.0": "Apache-2.0.txt",
+    "mit": "MIT.txt",
+    "bsd-2-clause": "BSD-2-Clause.txt",
+}
+#: A template's own copyright line (MIT's, BSD's), replaced by the holder's notice.
 COPYRIGHT_PLACEHOLDER = "Copyright (c) <year> <copyright holders>"
 
 

@@ -8,14 +8,19 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from pconv.checkpoint import WEIGHTS_NAME
+from pconv.checkpoint import WEIGHTS_NAME, read_metadata
 from pconv.cli import run_command
 
 from .files import built_folder
 from .registry import REGISTRY, get_entry
 
 #: licence of each upstream family's published weights
-LAYOUT_LICENCES = {"mmagic": "Apache-2.0", "naoto": "MIT", "keras": "MIT"}
+LAYOUT_LICENCES = {
+    "mmagic": "Apache-2.0",
+    "naoto": "MIT",
+    "keras": "MIT",
+    "deepgin": "BSD-2-Clause",
+}
 #: ``zoo list`` fits a 100-column terminal: long fields wrap under their label
 LIST_WIDTH = 100
 
@@ -67,6 +72,9 @@ def _build(args: argparse.Namespace) -> int:
     conversion = config.get("conversion") or {}
     kind = "exact" if conversion.get("exact") else "approximate"
     print(f"{entry.name}: {folder} ({kind}, max abs diff {conversion.get('max_abs_diff', 0):.2e})")
+    # what was converted, so that an unpinned upstream file can be pinned (zoo/registry.py)
+    upstream = read_metadata(folder / WEIGHTS_NAME).get("upstream_sha256")
+    print(f"  from {entry.upstream.filename if entry.upstream else '?'}, sha256 {upstream}")
     return 0
 
 
@@ -152,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="convert a local upstream checkpoint (.pth/.h5)")
     p.add_argument("path", help="the upstream checkpoint file (.pth, .h5; --layout names its kind)")
     p.add_argument("--output", required=True, help="folder to write (Hub layout)")
-    p.add_argument("--layout", choices=["mmagic", "naoto", "keras"], help="default: detected")
+    p.add_argument("--layout", choices=sorted(LAYOUT_LICENCES), help="default: detected")
     p.add_argument("--name", choices=sorted(REGISTRY), help="registry entry it corresponds to")
     p.add_argument("--resolution", type=int, help="training resolution (default: by layout)")
     p.set_defaults(run=_convert)

@@ -37,9 +37,9 @@ class Evaluation:
 class Upstream:
     """A published checkpoint in another format, and how to turn it into ours."""
 
-    url: str
+    url: str  # where its authors publish it (for a Google Drive file: the page they link)
     filename: str
-    layout: str  # converter name: "mmagic", "naoto" or "keras"
+    layout: str  # converter name: "mmagic", "naoto", "keras" or "deepgin"
     licence: str
     homepage: str
     # Full sha256 where known. OpenMMLab's file names carry the first 8 hex digits of the file's
@@ -48,6 +48,9 @@ class Upstream:
     sha256_prefix: str | None = None
     copyright: str = ""  # the notice the licence asks redistributions to keep
     citation: str = ""
+    # A file on Google Drive: downloaded by id through Drive's confirmation step for large
+    # files (zoo.upstream.drive_url), not from ``url``.
+    drive_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,17 @@ _PLACES_TERMS = (
 )
 _IMAGENET_TERMS = (
     "ImageNet: non-commercial research and educational purposes only (ImageNet terms of access)."
+)
+_ADE20K_TERMS = (
+    "ADE20K (MIT CSAIL; its images come from the SUN and Places databases, and MIT does not own "
+    "their copyright): non-commercial research and educational purposes only (ADE20K terms of "
+    "use)."
+)
+_DEEPGIN_PAPER = (
+    "@misc{li2020deepgin,\n  title={DeepGIN: Deep Generative Inpainting Network for Extreme "
+    "Image Inpainting},\n  author={Chu-Tak Li and Wan-Chi Siu and Zhi-Song Liu and Li-Wen Wang "
+    "and Daniel Pak-Kong Lun},\n  year={2020},\n  eprint={2008.07173},\n  "
+    "archivePrefix={arXiv},\n  primaryClass={cs.CV}\n}"
 )
 _LOW_RES = (
     "Trained at 256x256: pconv.inpaint works on larger images at that scale (crop or downscale), "
@@ -234,10 +248,9 @@ REGISTRY: dict[str, ModelEntry] = {
         mask_convention="upstream: mask 1 = valid pixel; converted: 1 = valid",
         data_terms=f"{_IMAGENET_TERMS} {_NOT_COMMERCIAL}",
         upstream=Upstream(
-            # The weights are published on Google Drive (README of the repository); the confirm
-            # flag skips Drive's "cannot scan for viruses" interstitial for large files.
-            url="https://drive.usercontent.google.com/download?id=1OdbuNJj4gV9KUoknQG063jJrJ1srhBvU"
-            "&export=download&confirm=t",
+            # The weights are published on Google Drive (README of the repository).
+            url="https://drive.google.com/file/d/1OdbuNJj4gV9KUoknQG063jJrJ1srhBvU/view",
+            drive_id="1OdbuNJj4gV9KUoknQG063jJrJ1srhBvU",
             filename="pconv_imagenet.26-1.07.h5",
             layout="keras",
             licence="MIT",
@@ -276,6 +289,54 @@ REGISTRY: dict[str, ModelEntry] = {
             _LOW_RES,
             "The author notes the re-implementation does not fully reproduce the paper's results.",
             "No evaluation figures were published upstream.",
+        ),
+    ),
+    "deepgin-aim2020": ModelEntry(
+        name="deepgin-aim2020",
+        summary=(
+            "DeepGIN (Li et al.; 42.9 M parameters, coarse G1 + refinement G2, 256x256) as its "
+            "authors trained it for the AIM 2020 Extreme Image Inpainting challenge, Track 1, "
+            "on ADE20K."
+        ),
+        repo_id=f"{HUB_ORG}/deepgin-aim2020-256",
+        resolution=256,
+        licence="BSD-2-Clause",
+        source=(
+            "rlct1/gin (Li, Siu, Liu, Wang, Lun), the generator they entered in AIM 2020 Track 1 "
+            "(Classic), tested with their test_ensemble.py: the ADE20K training images resized to "
+            "512x512, rotated by a random multiple of 90 degrees, flipped at random and "
+            "sub-sampled by 2 to 256x256, each paired with one mask of each AIM 2020 Track 1 kind "
+            "(a rectangle of 30-70% of each side, cellular-automata blobs, free-form strokes)"
+        ),
+        datasets=("ade20k",),
+        mask_convention="upstream: mask 1 = hole, holes painted white; converted: 1 = valid",
+        data_terms=f"{_ADE20K_TERMS} {_NOT_COMMERCIAL}",
+        upstream=Upstream(
+            url="https://drive.google.com/file/d/1yOtMELWwTBc-PMSY69x1FH8D1anUN7tD/view",
+            drive_id="1yOtMELWwTBc-PMSY69x1FH8D1anUN7tD",
+            # test_ensemble.py loads checkpoints/gin/latest_net_G.pth (which_epoch "latest",
+            # the generator "G"); the Drive file's own name is not stated anywhere.
+            filename="latest_net_G.pth",
+            layout="deepgin",
+            licence="BSD-2-Clause",
+            homepage="https://github.com/rlct1/gin",
+            copyright="Copyright (c) 2020, ronctl. All rights reserved.",
+            citation=_DEEPGIN_PAPER,
+        ),
+        limitations=(
+            "Trained at 256x256: pconv.inpaint fills larger photos through 256 px sub-images "
+            "of every k-th pixel (its default strategy for DeepGIN); test_ensemble.py's own "
+            "resizing to multiples of 256, its five-view average (pconv.inpaint(ensemble=True) "
+            "offers it, for every model) and its final half-size blur are not applied by default.",
+            "Scenes (ADE20K): faces, text and fine regular structure are weak; no evaluation "
+            "figures are quoted here (the challenge scored its test set, whose ground truth is "
+            "not public).",
+            "The BSD-2-Clause licence is rlct1/gin's repository licence, the only one its authors "
+            "state; the file on Google Drive carries none of its own. Their LICENSE also keeps "
+            "the BSD notices of pix2pixHD (NVIDIA) and pytorch-CycleGAN-and-pix2pix, whose code "
+            "theirs builds on; pconv uses none of that code.",
+            "The file's sha256 is not pinned (it could not be downloaded when this entry was "
+            "written): a build checks layout and numbers, and records and prints the sha256.",
         ),
     ),
 }

@@ -92,7 +92,7 @@ def test_nodes_are_registered(comfyui: ComfyUIServer) -> None:
     for node_id in ("PConvModelLoader", "PConvInpaint", "PConvMaskPreview"):
         assert info[node_id]["category"] == "inpaint/pconv"
     options = info["PConvModelLoader"]["input"]["required"]["model_name"][1]["options"]
-    zoo = {"default", "places2", "celeba-hq", "imagenet"}
+    zoo = {"default", "places2", "celeba-hq", "imagenet", "deepgin-aim2020"}
     assert {*zoo, "tiny.safetensors"} <= set(options)
     assert info["PConvInpaint"]["output"] == ["IMAGE", "MASK"]
     # a file dropped into models/inpaint is listed without a restart
