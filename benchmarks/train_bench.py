@@ -33,7 +33,7 @@ from torch.utils.data import default_collate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, too
 
-from pconv.inpaint import pick_device
+from pconv.devices import pick_device
 from pconv.training import Trainer, resolve
 from pconv.training.config import PRECISIONS
 from pconv.training.data import StepSampler

@@ -10,8 +10,8 @@ from typing import Any
 
 from demo.processing import MAX_SIDE
 from pconv import threads
+from pconv.devices import pick_device
 from pconv.errors import PConvError
-from pconv.inpaint import pick_device
 
 log = logging.getLogger("demo")
 

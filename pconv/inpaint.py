@@ -28,18 +28,20 @@ pixel (offsets ``(i, j)``), which are completed in batches of four, put back by 
 sub-sampling, and the known pixels pasted over the result. Each sub-image sees the whole
 picture at about the training size, at the cost of aliasing and of holes only ``1/k`` their
 size. The default is the architecture's (:func:`pconv.architectures.default_strategy`).
+
+Beside this module: :mod:`pconv.inputs` turns what the caller gives into tensors and back,
+:mod:`pconv.planning` decides the crop strategy's model runs, :mod:`pconv.ensemble` holds the
+test-time views, :mod:`pconv.devices` picks the device.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor, nn
 
 from pconv.architectures import (
@@ -49,68 +51,16 @@ from pconv.architectures import (
     is_gated,
     training_resolution,
 )
-from pconv.errors import DeviceError, InputError
-from pconv.holes import binarise, composite, fit_to_image, nothing_to_fill, refuse_full
-from pconv.io import hole_to_valid, holes_from_pixels, mask_from_image
+from pconv.devices import pick_device
+from pconv.ensemble import ViewAverage
+from pconv.errors import InputError
+from pconv.holes import composite, fit_to_image, nothing_to_fill, refuse_full
+from pconv.inputs import MASK_SHAPES, image_to_tensor, mask_to_tensor, tensor_to_kind
+from pconv.io import hole_to_valid
+from pconv.planning import context, jobs
 from pconv.precision import PRECISIONS, autocast_dtype, precision_name
 from pconv.smooth import smooth_fill
 from pconv.unet import blend
-
-
-def available_devices() -> list[str]:
-    """The devices this torch can run on here, as ``--device`` spells them: ``cpu``, then
-    ``cuda`` (and ``cuda:N`` for each of several GPUs), ``mps``, ``xpu`` where present."""
-    found = ["cpu"]
-    for kind in ("cuda", "mps", "xpu"):
-        if _available(torch.device(kind)):
-            count = _count(kind)
-            found += [kind, *(f"{kind}:{i}" for i in range(count) if count > 1)]
-    return found
-
-
-def _backend(kind: str) -> object | None:
-    """``torch.cuda``, ``torch.backends.mps``, ``torch.xpu`` ...: whatever says if ``kind`` is
-    there; None for a kind this torch has no such module for (``meta``, ``vulkan`` ...)."""
-    if kind == "mps":
-        return getattr(torch.backends, "mps", None)
-    return getattr(torch, kind, None)
-
-
-def _count(kind: str) -> int:
-    count = getattr(_backend(kind), "device_count", None)
-    return int(count()) if callable(count) else 1
-
-
-def _available(device: torch.device) -> bool:
-    if device.type == "cpu":
-        return True
-    is_available = getattr(_backend(device.type), "is_available", None)
-    try:
-        present = callable(is_available) and bool(is_available())
-    except Exception:  # a driver that fails to initialise: not usable here
-        return False
-    return present and (device.index is None or device.index < _count(device.type))
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/``"auto"``: CUDA if present, then Apple MPS, then CPU. Anything else must be a
-    device this torch has here, or a :class:`~pconv.errors.DeviceError` lists those it has:
-    torch itself would fail later, with a traceback, at the first tensor moved there."""
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    have = f"this torch ({torch.__version__}) has auto, {', '.join(available_devices())}"
-    try:
-        chosen = torch.device(device)  # type: ignore[arg-type]
-    except (RuntimeError, TypeError, ValueError):
-        raise DeviceError(f"unknown device {str(device)!r}; {have}") from None
-    if not _available(chosen):
-        raise DeviceError(f"device {str(device)!r} is not available here; {have}")
-    return chosen
 
 
 def _autocast_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype | None:
@@ -122,188 +72,6 @@ def _autocast_dtype(dtype: str | torch.dtype | None, device: torch.device) -> to
         raise InputError(
             f"unknown dtype {dtype!r}; choose one of {', '.join(PRECISIONS)}"
         ) from None
-
-
-# -- converting the many accepted input kinds to [B,3,H,W] / [B,H,W] ----------------------------
-
-
-@dataclass
-class _Kind:
-    """How the caller gave the image, so the result comes back the same way."""
-
-    kind: str  # "pil", "numpy", "torch"
-    batched: bool
-    dtype: object = None
-    device: torch.device | None = None
-    channels_first: bool = True
-    #: the input's alpha channel, as it was (PIL: an "L" image; numpy: ``[..., H, W, 1]`` in
-    #: the input's dtype), put back on the result untouched, holes included
-    alpha: object = None
-
-
-def _check_unit_range(t: Tensor) -> Tensor:
-    """Float images must already be in [0, 1]: a 0..255 float array would otherwise have its
-    hole filled at 1.0 and its known pixels returned at 0..255, silently. NaN poisons every
-    convolution that sees it, so it is refused too."""
-    if bool(torch.isnan(t).any()):
-        raise InputError("the float image has NaN values; give values in [0, 1]")
-    lo, hi = float(t.min()), float(t.max())
-    if lo < 0.0 or hi > 1.0:
-        hint = " (divide by 255, or pass uint8)" if hi > 1.0 and hi <= 255.0 else ""
-        raise InputError(f"float image values must be in [0, 1], found {lo:g}..{hi:g}{hint}")
-    return t
-
-
-def _alpha(image: Image.Image) -> Image.Image | None:
-    """A PIL image's transparency as an "L" band (an alpha channel, or a palette's or a
-    colour key's transparency); None for an opaque mode."""
-    if "A" in image.getbands():
-        return image.getchannel("A")
-    if "transparency" in image.info:
-        return image.convert("RGBA").getchannel("A")
-    return None
-
-
-def _image_to_tensor(image: object) -> tuple[Tensor, _Kind]:
-    if isinstance(image, Image.Image):
-        arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        return torch.from_numpy(arr).permute(2, 0, 1)[None], _Kind(
-            "pil", False, alpha=_alpha(image)
-        )
-    if isinstance(image, np.ndarray):
-        arr = image
-        batched = arr.ndim == 4
-        if arr.ndim == 2:
-            arr = arr[..., None]
-        if arr.ndim not in (3, 4) or arr.shape[-1] not in (1, 3, 4):
-            raise InputError(f"image array must be [H,W,3] or [B,H,W,3], got {image.shape}")
-        alpha = arr[..., 3:].copy() if arr.shape[-1] == 4 else None
-        kind = _Kind("numpy", batched, dtype=arr.dtype, alpha=alpha)
-        if arr.dtype == np.uint8:
-            arr = arr.astype(np.float32) / 255.0
-        elif arr.dtype == np.uint16:
-            arr = arr.astype(np.float32) / 65535.0
-        arr = np.asarray(arr, dtype=np.float32)
-        if arr.shape[-1] == 1:
-            arr = np.repeat(arr, 3, axis=-1)
-        t = _check_unit_range(torch.from_numpy(np.ascontiguousarray(arr[..., :3])))
-        t = t.permute(0, 3, 1, 2) if batched else t.permute(2, 0, 1)[None]
-        return t, kind
-    if isinstance(image, Tensor):
-        if image.dim() not in (3, 4) or image.shape[-3] != 3:
-            raise InputError(f"image tensor must be [3,H,W] or [B,3,H,W], got {tuple(image.shape)}")
-        kind = _Kind("torch", image.dim() == 4, dtype=image.dtype, device=image.device)
-        t = image if image.dim() == 4 else image[None]
-        if not t.is_floating_point():
-            t = t.float() / 255.0
-        return _check_unit_range(t.detach().to("cpu", torch.float32)), kind
-    raise InputError(f"unsupported image type {type(image).__name__}")
-
-
-#: The mask shapes :func:`inpaint` reads, for the message that refuses any other.
-MASK_SHAPES = (
-    "[H,W], [H,W,C] (C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA: read as mask files are), "
-    "a batch [B,H,W], [B,1,H,W] or [B,H,W,C]"
-)
-
-
-def _channels_last(shape: tuple[int, ...], size: tuple[int, int]) -> bool:
-    """Whether a 3- or 4-axis mask holds channels on its last axis (``[H,W,C]``,
-    ``[B,H,W,C]``) rather than being a batch ``[B,H,W]``: its middle axes are the image's
-    size, or its last two are not (an RGB mask of another size, with ``resize_mask_to_image``).
-    An ``[H,W,C]`` that is also a plausible ``[B,H,W]`` (an image 3 pixels wide) counts as
-    channels."""
-    if len(shape) not in (3, 4) or not 1 <= shape[-1] <= 4:
-        return False
-    return tuple(shape[-3:-1]) == size or tuple(shape[-2:]) != size
-
-
-def _mask_to_tensor(mask: object, size: tuple[int, int]) -> Tensor:
-    """Any mask (True/1/white = fill) -> bool ``[B,H,W]``, binarised at 0.5; ``size`` is the
-    image's ``(H, W)``, which tells an RGB mask ``[H,W,3]`` from a batch of masks."""
-    if isinstance(mask, Image.Image):
-        return torch.from_numpy(mask_from_image(mask))[None]
-    if isinstance(mask, np.ndarray):
-        arr = mask
-        if arr.dtype == np.uint8:
-            arr = arr.astype(np.float32) / 255.0
-        elif arr.dtype == np.uint16:
-            arr = arr.astype(np.float32) / 65535.0
-        arr = np.asarray(arr, dtype=np.float32)
-    elif isinstance(mask, Tensor):
-        arr = mask.detach().to("cpu", torch.float32).numpy()
-    else:
-        raise InputError(f"unsupported mask type {type(mask).__name__}")
-    if _channels_last(arr.shape, size):
-        holes = holes_from_pixels(arr)
-        return torch.from_numpy(holes if holes.ndim == 3 else holes[None])
-    if arr.ndim == 4 and arr.shape[1] == 1:  # [B,1,H,W]
-        arr = arr[:, 0]
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise InputError(f"a mask must be {MASK_SHAPES}; got shape {tuple(arr.shape)}")
-    return torch.from_numpy(binarise(arr))
-
-
-def _tensor_to_kind(t: Tensor, kind: _Kind) -> object:
-    if kind.kind == "torch":
-        out = t if kind.batched else t[0]
-        if not kind.dtype.is_floating_point:  # type: ignore[union-attr]
-            out = torch.round(out * 255.0).to(kind.dtype)
-        else:
-            out = out.to(kind.dtype)
-        return out.to(kind.device)
-    arr = t.permute(0, 2, 3, 1).numpy()
-    if kind.kind == "pil":
-        result = Image.fromarray(np.rint(arr[0] * 255.0).astype(np.uint8))
-        if kind.alpha is not None:
-            result.putalpha(kind.alpha)  # type: ignore[arg-type]
-        return result
-    if kind.dtype == np.uint8:
-        arr = np.rint(arr * 255.0).astype(np.uint8)
-    elif kind.dtype == np.uint16:
-        arr = np.rint(arr * 65535.0).astype(np.uint16)
-    arr = arr if kind.batched else arr[0]
-    if kind.alpha is not None:
-        arr = np.concatenate([arr.astype(kind.dtype, copy=False), kind.alpha], axis=-1)  # type: ignore[list-item]
-    return arr
-
-
-# -- the per-image strategy -----------------------------------------------------------------------
-
-
-def _clusters(hole: Tensor, cell: int) -> list[Tensor]:
-    """Split a hole map ``[H,W]`` into groups of holes near each other; bool maps per group."""
-    h, w = hole.shape
-    grid = F.max_pool2d(hole[None, None].float(), cell, cell, ceil_mode=True)[0, 0] > 0
-    occupied = {(int(i), int(j)) for i, j in torch.nonzero(grid).tolist()}
-    labels = torch.full(grid.shape, -1, dtype=torch.long)
-    groups = 0
-    for start in sorted(occupied):
-        if labels[start] >= 0:
-            continue
-        stack = [start]
-        labels[start] = groups
-        while stack:  # flood fill, 8-connected
-            i, j = stack.pop()
-            for di in (-1, 0, 1):
-                for dj in (-1, 0, 1):
-                    n = (i + di, j + dj)
-                    if n in occupied and labels[n] < 0:
-                        labels[n] = groups
-                        stack.append(n)
-        groups += 1
-    if groups == 1:
-        return [hole]
-    pixel_labels = labels.repeat_interleave(cell, 0)[:h].repeat_interleave(cell, 1)[:, :w]
-    return [hole & (pixel_labels == g) for g in range(groups)]
-
-
-def _bbox(region: Tensor) -> tuple[int, int, int, int]:
-    rows = torch.nonzero(region.any(dim=1))
-    cols = torch.nonzero(region.any(dim=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _reflect_pad(x: Tensor, pad_h: int, pad_w: int) -> Tensor:
@@ -385,78 +153,6 @@ def _run_upscaled(
     return composite(crop, out, ~(crop_valid > 0))
 
 
-Box = tuple[int, int, int, int]  # y0, y1, x0, x1
-
-
-def _context(box: Box, res: int, h: int, w: int) -> Box:
-    """The crop the model sees around a hole box: grown by max(box side, res/2), clipped."""
-    y0, y1, x0, x1 = box
-    grow = max(y1 - y0, x1 - x0, res // 2)
-    return max(0, y0 - grow), min(h, y1 + grow), max(0, x0 - grow), min(w, x1 + grow)
-
-
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
-
-
-@dataclass
-class _Job:
-    """Holes filled by one model run: their map, their box, and their largest single extent."""
-
-    region: Tensor
-    box: Box
-    extent: int  # longest side of the largest member cluster: sets the working scale
-
-    def scale(self, res: int, h: int, w: int) -> float:
-        """Native resolution unless a hole is larger than ``res`` or the crop over budget."""
-        cy0, cy1, cx0, cx1 = _context(self.box, res, h, w)
-        budget = math.sqrt((2 * res) ** 2 / ((cy1 - cy0) * (cx1 - cx0)))
-        return min(1.0, res / self.extent, budget)
-
-    def merged(self, other: _Job) -> _Job:
-        a, b = self.box, other.box
-        box = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
-        return _Job(self.region | other.region, box, max(self.extent, other.extent))
-
-
-def _jobs(hole: Tensor, res: int) -> list[_Job]:
-    """Hole clusters to fill; clusters whose crops overlap are merged while that is free.
-
-    Merging bounds the work (many small holes close together become one model run instead of
-    one each on overlapping crops), but never at the price of a smaller working scale.
-    """
-    h, w = hole.shape
-    # Fine cells, so a cluster's extent is close to one hole's size; coarser only when there
-    # are so many specks that merging them pairwise would cost more than it saves.
-    cell = max(4, res // 32)
-    regions = _clusters(hole, cell)
-    while len(regions) > 256:
-        cell *= 2
-        regions = _clusters(hole, cell)
-    jobs = []
-    for region in regions:
-        y0, y1, x0, x1 = _bbox(region)
-        jobs.append(_Job(region, (y0, y1, x0, x1), max(y1 - y0, x1 - x0)))
-    changed = True
-    while changed:
-        changed = False
-        i = 0
-        while i < len(jobs):
-            j = i + 1
-            while j < len(jobs):
-                a, b = jobs[i], jobs[j]
-                if _overlap(_context(a.box, res, h, w), _context(b.box, res, h, w)):
-                    union = a.merged(b)
-                    if union.scale(res, h, w) >= min(a.scale(res, h, w), b.scale(res, h, w)):
-                        jobs[i] = union
-                        del jobs[j]
-                        changed = True
-                        continue
-                j += 1
-            i += 1
-    return jobs
-
-
 #: The test-time strategies of :func:`inpaint` (see the module's docstring).
 STRATEGIES = ("crop", "subsample")
 #: Sub-images completed in one model call by the sub-sampling strategy (bounds the memory).
@@ -508,8 +204,8 @@ def _inpaint_one(
     res = training_resolution(model)
     h, w = hole.shape
     result = torch.where(hole, torch.zeros(()), image)  # holes zeroed: hole-agnostic
-    for job in _jobs(hole, res):
-        cy0, cy1, cx0, cx1 = _context(job.box, res, h, w)
+    for job in jobs(hole, res):
+        cy0, cy1, cx0, cx1 = context(job.box, res, h, w)
         crop = result[:, cy0:cy1, cx0:cx1][None]
         crop_valid = hole_to_valid(hole[cy0:cy1, cx0:cx1])[None, None]
         ch, cw = cy1 - cy0, cx1 - cx0
@@ -522,51 +218,6 @@ def _inpaint_one(
         paste = job.region[cy0:cy1, cx0:cx1]
         result[:, cy0:cy1, cx0:cx1] = composite(crop[0], filled[0], paste)
     return result
-
-
-#: ``inpaint(ensemble=True)``'s views of the photo, as DeepGIN's ``test_ensemble.py`` (rlct1/gin)
-#: takes them: its loops read each sub-image in transposed (``[j, i]``), then it runs that turned
-#: by 0, 90, 180 and 270 degrees counter-clockwise, and flipped left-right. Each is
-#: ``(transpose, quarter turns, flip)``, applied in that order.
-ENSEMBLE_VIEWS = ((True, 0, False), (True, 1, False), (True, 2, False), (True, 3, False),
-                  (True, 0, True))  # fmt: skip
-
-
-class ViewAverage(nn.Module):
-    """``module`` on each of :data:`ENSEMBLE_VIEWS` of its input, every result turned back and
-    averaged (each clamped to [0, 1] first, as the release saves each as an image). Any
-    architecture: :func:`pconv.architectures.unwrap` finds the model in ``.module``."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    @staticmethod
-    def _turn(x: Tensor, view: tuple[bool, int, bool], back: bool = False) -> Tensor:
-        transpose, turns, flip = view
-        if not back:
-            x = x.transpose(-2, -1) if transpose else x
-            x = torch.rot90(x, turns, dims=(-2, -1))
-            return x.flip(-1) if flip else x
-        x = x.flip(-1) if flip else x
-        x = torch.rot90(x, -turns, dims=(-2, -1))
-        return x.transpose(-2, -1) if transpose else x
-
-    def forward(self, image: Tensor, valid: Tensor) -> Tensor:
-        outs = [
-            self._turn(self.module(self._turn(image, v), self._turn(valid, v)), v, True).clamp(0, 1)
-            for v in ENSEMBLE_VIEWS
-        ]
-        return torch.stack(outs).mean(0)
-
-    def predict(self, image: Tensor, valid: Tensor) -> tuple[Tensor, Tensor | None]:
-        preds, gates = [], []
-        for v in ENSEMBLE_VIEWS:
-            pred, gate = self.module.predict(self._turn(image, v), self._turn(valid, v))
-            preds.append(self._turn(pred, v, True))
-            gates.append(None if gate is None else self._turn(gate, v, True))
-        gate = None if gates[0] is None else torch.stack(gates).mean(0)
-        return torch.stack(preds).mean(0), gate
 
 
 def inpaint(
@@ -611,9 +262,9 @@ def inpaint(
     follow :mod:`pconv.holes`: an empty mask returns a copy; a mask that covers the whole image
     is an error, and so is one of another size unless ``resize_mask_to_image``.
     """
-    images, kind = _image_to_tensor(image)
+    images, kind = image_to_tensor(image)
     b, _, h, w = images.shape
-    holes = _mask_to_tensor(mask, (h, w))
+    holes = mask_to_tensor(mask, (h, w))
     if strategy is not None and strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     holes = fit_to_image(holes, (h, w), resize=resize_mask_to_image)
@@ -645,4 +296,4 @@ def inpaint(
         )
     finally:
         model.train(was_training)
-    return _tensor_to_kind(out, kind)
+    return tensor_to_kind(out, kind)

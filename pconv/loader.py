@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from pconv.checkpoint import WEIGHTS_NAME, load_weights
+from pconv.devices import pick_device
 from pconv.errors import CheckpointError
-from pconv.inpaint import pick_device
 
 #: Entry-point group of the packages that turn names (zoo names, Hub repo ids) into local
 #: weights files. pconv itself resolves paths only and imports none of them: the zoo, in the
