@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import pconv
-from pconv.deepgin import DeepGIN, DeepGINConfig
+from pconv.archs.deepgin import DeepGIN, DeepGINConfig
 from pconv.evaluation.metrics import score
 from pconv.evaluation.pairing import collect_images, collect_masks, make_pairs, prepare
 from pconv.evaluation.perceptual import load_perceptual

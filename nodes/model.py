@@ -19,7 +19,7 @@ import torch
 from comfy import model_management
 from torch import nn
 
-from pconv.architectures import training_resolution
+from pconv.architectures import memory_required, training_resolution
 from pconv.checkpoint import load_weights
 from pconv.errors import CheckpointError
 from pconv.precision import DTYPES, PRECISIONS
@@ -106,8 +106,7 @@ class PConvModel:
     def memory_required(self) -> int:
         """Bytes to have free on the device: weights plus one worst-case crop's activations."""
         side = 2 * self.resolution  # the core's crops hold at most (2R)^2 pixels
-        width = getattr(self.model.config, "base_width", 64)  # the U-Net's; a guess elsewhere
-        return model_management.module_size(self.model) + side * side * width * 4 * 24
+        return memory_required(self.model, side * side)
 
     def to_device(self, device: torch.device) -> None:
         if not model_management.is_device_cpu(device):

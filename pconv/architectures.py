@@ -78,6 +78,9 @@ class Architecture:
     strategy: Callable[[Any], str] = lambda config: "crop"
     #: what it may run in (pconv.precision's names); inference refuses the others
     precisions: tuple[str, ...] = ("fp32", "bf16", "fp16")
+    #: bytes of activations one fp32 forward over ``pixels`` pixels holds at its peak, an
+    #: estimate that errs high: what a host such as ComfyUI frees before it runs the model
+    activation_bytes: Callable[[Any, int], int] = lambda config, pixels: pixels * 64 * 4 * 24
 
     def config_from_dict(self, data: dict) -> Any:
         return self.config_type.from_dict(data)
@@ -163,6 +166,14 @@ def is_gated(model: nn.Module) -> bool:
 def default_strategy(model: nn.Module) -> str:
     """The test-time strategy :func:`pconv.inpaint` uses for the model unless told."""
     return architecture_of(model).strategy(unwrap(model).config)
+
+
+def memory_required(model: nn.Module, pixels: int) -> int:
+    """Bytes a forward over ``pixels`` pixels needs on its device: its state dict's tensors
+    plus the architecture's estimate of its activations."""
+    inner = unwrap(model)
+    weights = sum(t.nelement() * t.element_size() for t in inner.state_dict().values())
+    return weights + architecture_of(model).activation_bytes(inner.config, pixels)
 
 
 def check_precision(model: nn.Module, precision: str) -> None:

@@ -3,10 +3,10 @@
 Metadata keys (all strings, as safetensors requires):
 
 * ``format`` = ``"pconv"`` and ``format_version``;
-* ``architecture``: the network's name in :mod:`pconv.architectures` (files written before this
-  key existed are recognised from their config: they are all PConv U-Nets);
-* ``config``: that architecture's config as JSON (for the U-Net :class:`pconv.unet.UNetConfig`:
-  input normalisation and training resolution included);
+* ``architecture``: the network's name in :mod:`pconv.architectures` (files without it, such
+  as the packaged default model, are recognised from their config: they are PConv U-Nets);
+* ``config``: that architecture's config as JSON (for the U-Net
+  :class:`pconv.archs.unet.UNetConfig`: input normalisation and training resolution included);
 * ``mask_convention``: how masks are read (fixed; stored so a reader of the file knows);
 * anything else the writer adds (licence, source, training data, loss used ...).
 

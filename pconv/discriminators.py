@@ -1,14 +1,14 @@
 """Discriminators for adversarial training (``python -m train --adversarial``), and their losses.
 
-Two designs, one class each, as the seed papers describe them:
+Two designs, one class each, as their papers describe them:
 
-- :class:`GlobalLocalDiscriminator`: seed 002 (Jersch, Lundgren, Bolin, "Image Inpainting using
+- :class:`GlobalLocalDiscriminator`: Jersch, Lundgren, Bolin ("Image Inpainting using
   GANs with Partial Convolutions", Table 2), the global + local pair of Iizuka et al. that it
   adopts: 5x5 stride-2 convolutions on the whole image and on a crop around the hole, each
   branch ending in a fully connected layer, the two concatenated into one fully connected
   output (one logit per image). Its loss is the log loss (:func:`log_d_loss`,
   :func:`log_g_loss`: the generator minimises ``-log D``).
-- :class:`MultiScalePatchDiscriminator`: seed 004 (Li et al., "DeepGIN: Deep Generative
+- :class:`MultiScalePatchDiscriminator`: Li et al. ("DeepGIN: Deep Generative
   Inpainting Network for Extreme Image Inpainting"), two conditional PatchGAN discriminators
   at full and half scale (pix2pixHD's multi-scale design, which DeepGIN trains), spectral
   normalisation after every convolution, hinge loss (:func:`hinge_d_loss`,
@@ -42,7 +42,7 @@ __all__ = [
     "parameter_count",
 ]
 
-#: Widths of the 5x5 stride-2 convolutions (Iizuka et al., as seed 002's Table 2): 64 doubling
+#: Widths of the 5x5 stride-2 convolutions (Iizuka et al., as Jersch et al.'s Table 2): 64 doubling
 #: up to 512, then 512 for every further layer.
 GL_WIDTHS = (64, 128, 256, 512)
 #: Features each branch's fully connected layer gives the concatenation.
@@ -55,7 +55,7 @@ def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-# -- global + local (seed 002) -----------------------------------------------------------------
+# -- global + local (Jersch et al.) ------------------------------------------------------------
 
 
 def _gl_branch(size: int) -> tuple[nn.Sequential, int]:
@@ -72,8 +72,8 @@ def _gl_branch(size: int) -> tuple[nn.Sequential, int]:
 
 
 class GlobalLocalDiscriminator(nn.Module):
-    """Seed 002's discriminators (its Table 2, after Iizuka et al. 2017): a global branch on the
-    whole ``size`` x ``size`` composite and a local branch on a ``size // 2`` crop around the
+    """Jersch et al.'s discriminators (their Table 2, after Iizuka et al. 2017): a global branch
+    on the whole ``size`` x ``size`` composite and a local branch on a ``size // 2`` crop around the
     hole, both 5x5 stride-2 convolutions with ReLU (64, 128, 256, 512, then 512 channels) down
     to 4x4, each flattened into a fully connected layer of 1024 features; the two are
     concatenated and a last fully connected layer gives one logit (``D = sigmoid(logit)``).
@@ -137,7 +137,7 @@ def local_crops(image: Tensor, boxes: Tensor, crop: int) -> Tensor:
     )
 
 
-# -- multi-scale conditional PatchGAN (seed 004) ----------------------------------------------
+# -- multi-scale conditional PatchGAN (Li et al.) ----------------------------------------------
 
 
 def _sn_conv(cin: int, cout: int, stride: int) -> nn.Module:
@@ -166,7 +166,7 @@ class PatchDiscriminator(nn.Module):
 
 
 class MultiScalePatchDiscriminator(nn.Module):
-    """Seed 004's two discriminators (DeepGIN, Li et al. 2020; its discriminator section: two
+    """Li et al.'s two discriminators (DeepGIN, Li et al. 2020; its discriminator section: two
     PatchGANs at the original and half scale, spectrally normalised, hinge loss), pix2pixHD's
     multi-scale layout: :class:`PatchDiscriminator` on the full image and another on it
     average-pooled 3x3, stride 2 (``count_include_pad=False``).
@@ -219,7 +219,7 @@ def log_d_loss(real: Tensor | list[Tensor], fake: Tensor | list[Tensor]) -> tupl
 
 
 def log_g_loss(fake: Tensor | list[Tensor]) -> Tensor:
-    """Seed 002's generator term ``-log D(fake)`` (the non-saturating loss), on logits."""
+    """Jersch et al.'s generator term ``-log D(fake)`` (the non-saturating loss), on logits."""
     return sum(F.softplus(-t).mean() for t in _as_list(fake))  # type: ignore[return-value]
 
 

@@ -59,8 +59,7 @@ from pconv.inputs import MASK_SHAPES, image_to_tensor, mask_to_tensor, tensor_to
 from pconv.io import hole_to_valid
 from pconv.planning import context, jobs
 from pconv.precision import PRECISIONS, autocast_dtype, precision_name
-from pconv.smooth import smooth_fill
-from pconv.unet import blend
+from pconv.smooth import blend, smooth_fill
 
 
 def _autocast_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype | None:

@@ -20,7 +20,8 @@ on whole images (:func:`_solve_dense`); the two agree to float rounding. Several
 exist because each fresh full-size temporary or strided kernel cost more than the arithmetic
 on a CPU: measured, not guessed.
 
-Models with ``prior="smooth"`` blend their prediction with this fill (see :mod:`pconv.unet`).
+Models with ``prior="smooth"`` blend their prediction with this fill (:func:`blend`; see
+:mod:`pconv.archs.unet`).
 """
 
 from __future__ import annotations
@@ -309,3 +310,9 @@ def smooth_fill(image: Tensor, valid: Tensor, iterations: int = 8) -> Tensor:
                     hole = hole * _near(lv, reach)
             guess = _solve(filled, hole, iterations if banded else 2 * iterations)
         return guess.to(dtype)
+
+
+def blend(pred: Tensor, gate: Tensor, fill: Tensor) -> Tensor:
+    """``gate * pred + (1 - gate) * fill`` in float32, returned in the prediction's dtype: how
+    a gated model's prediction meets this fill, at whatever scale each was computed."""
+    return (gate * pred.float() + (1 - gate) * fill.float()).to(pred.dtype)

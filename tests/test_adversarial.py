@@ -143,11 +143,7 @@ def test_resume_cannot_change_the_adversarial_setting(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    # a run folder written before --adversarial existed: it trained without discriminators
-    old = dump_toml(resolve({}, {"data": ["a"]}))
-    (run / "config.toml").write_text(
-        "\n".join(line for line in old.splitlines() if not line.startswith("adversarial"))
-    )
+    (run / "config.toml").write_text(dump_toml(resolve({}, {"data": ["a"]})))
     parse = build_parser().parse_args
     config, _, resuming = resolve_args(parse(["--resume", str(run), "--adversarial", "none"]))
     assert resuming and config.adversarial == "none"

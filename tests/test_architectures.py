@@ -22,8 +22,8 @@ from pconv.architectures import (
     register_architecture,
     training_resolution,
 )
+from pconv.archs.unet import UNET, PConvUNet, UNetConfig
 from pconv.checkpoint import inspect_weights
-from pconv.unet import UNET, PConvUNet, UNetConfig
 from zoo.card import validate_folder, write_folder
 from zoo.files import verify_weights
 

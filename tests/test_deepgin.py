@@ -1,6 +1,6 @@
-"""DeepGIN (seed 004): each block against its definition, the parameter counts of the paper's
-Table 1, loading and inpainting through the registry, its loss by hand, its masks, and its
-sub-sampling test-time strategy."""
+"""DeepGIN (Li et al., AIM 2020): each block against its definition, the parameter counts of
+the paper's Table 1, loading and inpainting through the registry, its loss by hand, its masks,
+and its sub-sampling test-time strategy."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ from torch import nn
 
 import pconv
 from pconv.architectures import ARCHITECTURES, default_strategy, input_multiple
-from pconv.deepgin import (
+from pconv.archs.deepgin import DEEPGIN
+from pconv.archs.deepgin.loss import DEEPGIN_TERMS, DeepGINLossWeights, deepgin_loss
+from pconv.archs.deepgin.model import (
     COARSE_RATES,
-    DEEPGIN,
     REFINE_RATES,
     DeepGIN,
     DeepGINConfig,
@@ -32,7 +33,6 @@ from pconv.deepgin import (
 )
 from pconv.inpaint import subsample_factor
 from pconv.losses import terms
-from pconv.losses.deepgin import DEEPGIN_TERMS, DeepGINLossWeights, deepgin_loss
 from pconv.masks import MASK_RECIPES, MaskSampler, get_generator, hole_ratio, parse_mix
 
 _TINY_SHAPE = {"base_width": 8, "coarse_blocks": 1, "refine_blocks": 2, "resolution": 32}

@@ -1,4 +1,4 @@
-"""Seed 002's generator ("gan-pconv", Jersch, Lundgren, Bolin, Table 1) and its loss: the layer
+"""Jersch et al.'s generator ("gan-pconv", Table 1) and its loss: the layer
 table against the paper's, the inference contract through ``pconv.inpaint``, the weights file
 through ``pconv.load_model`` and ``pconv inpaint --model``, the loss against a hand computation."""
 
@@ -12,12 +12,12 @@ from torch import nn
 
 import pconv
 from pconv.architectures import architecture_of, get_architecture, input_multiple
+from pconv.archs.gan_pconv import GanPConvConfig, GanPConvGenerator
+from pconv.archs.gan_pconv.loss import GanPConvLoss
 from pconv.cli import main as pconv_main
-from pconv.gan_pconv import GanPConvConfig, GanPConvGenerator
 from pconv.layer import PartialConv2d
-from pconv.losses.gan_pconv import GanPConvLoss
 
-#: Table 1 of seed 002 at 128 x 128, base width 64: (kernel, stride, output channels), the
+#: Table 1 of Jersch et al. at 128 x 128, base width 64: (kernel, stride, output channels), the
 #: order the image meets the layers in; the last row is the 1x1 sigmoid head.
 TABLE = [
     (5, 2, 64), (5, 2, 128), (3, 2, 256), (3, 2, 256),  # encoder

@@ -10,6 +10,7 @@ from zoo_fixtures import COMMIT
 
 import pconv
 from pconv import hub as pconv_hub
+from pconv.archs.unet import PConvUNet, UNetConfig
 from pconv.losses.backbones import (
     _HUB_NETWORK_FAILED,
     CONV_CHANNELS,
@@ -19,7 +20,6 @@ from pconv.losses.backbones import (
     BackboneUnavailableError,
     resolve_backbone,
 )
-from pconv.unet import PConvUNet, UNetConfig
 
 REPO = "someone/my-pconv"
 

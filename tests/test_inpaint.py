@@ -76,8 +76,8 @@ def test_big_image_large_hole_is_downscaled_and_pasted(photos, tiny_model):
 def test_downscaled_gated_model_fills_at_full_resolution(photos, tiny_model):
     # A gate shut on the network leaves the smooth fill alone: at a reduced working scale it
     # must be the fill of the full-size crop, not an upscaled small one (which blurs edges).
+    from pconv.archs.unet import add_smooth_prior
     from pconv.smooth import smooth_fill
-    from pconv.unet import add_smooth_prior
 
     gated = add_smooth_prior(tiny_model).eval()
     with torch.no_grad():

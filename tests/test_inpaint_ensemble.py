@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import pconv
-from pconv.deepgin import DeepGIN, DeepGINConfig
+from pconv.archs.deepgin import DeepGIN, DeepGINConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -2,6 +2,10 @@
 packages, lazy imports inside functions included.
 
     pconv  <-  zoo  <-  train, demo, nodes
+
+and inside pconv, between the core and the network folders (``pconv/archs/<name>/``):
+
+    core  <-  each network folder (never another one)
 """
 
 from __future__ import annotations
@@ -42,6 +46,48 @@ def test_imports_flow_one_way(package):
     }
     wrong = {k: v for k, v in wrong.items() if v}
     assert not wrong, f"{package} may import only {sorted(ALLOWED[package])}: {wrong}"
+
+
+ARCHS = ROOT / "pconv" / "archs"
+
+
+def _modules(path: Path) -> set[str]:
+    """Full names of every absolute import in the file (``from pconv.archs import unet`` names
+    ``pconv.archs.unet``), wherever it stands."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _network_of(module: str) -> str | None:
+    """The network folder a module name lies in, if any."""
+    parts = module.split(".")
+    if parts[:2] == ["pconv", "archs"] and len(parts) > 2 and (ARCHS / parts[2]).is_dir():
+        return parts[2]
+    return None
+
+
+def test_network_folders_import_the_core_and_never_each_other():
+    """A network folder imports the core (the rest of pconv) and itself; the core imports no
+    network folder (it finds them through pconv.archs' discovery), but pconv/__init__.py,
+    which re-exports the public classes."""
+    networks = sorted(p.name for p in ARCHS.iterdir() if (p / "__init__.py").is_file())
+    assert {"unet", "deepgin", "gan_pconv"} <= set(networks)
+    wrong = {}
+    for path in sorted((ROOT / "pconv").rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        home = rel.parts[2] if rel.parts[:2] == ("pconv", "archs") and len(rel.parts) > 3 else None
+        reached = {n for n in map(_network_of, _modules(path)) if n is not None} - {home}
+        if home is None and rel == Path("pconv/__init__.py"):
+            continue
+        if reached:
+            wrong[str(rel)] = sorted(reached)
+    assert not wrong, f"network folders imported from outside themselves: {wrong}"
 
 
 def test_the_zoo_reaches_pconv_through_its_entry_point():

@@ -20,12 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
+from pconv.archs.unet.loss import TERM_NAMES, InpaintingLoss, LossWeights
 from pconv.errors import CheckpointError
 from pconv.losses import (
-    TERM_NAMES,
     BackboneUnavailableError,
-    InpaintingLoss,
-    LossWeights,
     composite,
     dilated_hole_region,
     gram_matrix,

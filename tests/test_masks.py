@@ -336,10 +336,9 @@ def test_cli_writes_masks_and_contact_sheet(tmp_path: Path, cli) -> None:
     with Image.open(sheet) as img:
         assert img.format == "PNG"
         img.verify()
-    # the same seed gives the same masks, and the older flag spellings (--bucket, --border
-    # no) still mean the same thing
+    # the same seed gives the same masks (--bucket is --mask-buckets)
     again = tmp_path / "again"
-    rc = cli(["masks", str(again), *args[2:], "--bucket", "2", "--border", "no", "--seed", "3",
+    rc = cli(["masks", str(again), *args[2:], "--bucket", "2", "--border", "clear", "--seed", "3",
               "--no-sheet"])  # fmt: skip
     assert rc == 0
     assert not (tmp_path / "again-sheet.png").exists()
@@ -371,7 +370,6 @@ def test_cli_refuses_to_mix_into_a_folder_of_images(tmp_path: Path, cli, capsys)
         ["--size", "10"],
         ["--size", "64xabc"],
         ["-g", "folder"],
-        ["-g", "center", "--border", "yes", "--bucket", "1"],
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, cli, capsys, bad: list[str]) -> None:
@@ -385,15 +383,16 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, cli, capsys, bad: list
 # --- one vocabulary for the mask flags ---------------------------------------------------------
 
 
-def test_border_and_bucket_vocabulary_with_the_old_spellings() -> None:
+def test_border_and_bucket_vocabulary() -> None:
     assert {name: parse_border(name) for name in BORDER_RULES} == {
         "any": None,
         "clear": False,
         "touch": True,
     }
-    assert parse_border("no") is False and parse_border("YES") is True  # pconv masks' old words
-    with pytest.raises(InputError, match="border rule"):
-        parse_border("sideways")
+    assert parse_border("Clear") is False and parse_border("TOUCH") is True
+    for word in ("sideways", "yes", "no"):
+        with pytest.raises(InputError, match="border rule"):
+            parse_border(word)
     assert (
         parse_buckets(None) is None and parse_buckets("") is None and parse_buckets("any") is None
     )

@@ -544,37 +544,25 @@ def test_help_documents_every_setting_and_its_default(capsys):
         elif default not in (None, "", []):  # required or optional: no default to show
             shown = f"{default:g}" if isinstance(default, float) else str(default)
             assert f"default: {shown}" in text, option
-    assert "--amp" not in text  # the former name still works, undocumented
+    assert "--amp" not in text
     assert "--precision {auto,fp32,bf16,fp16}" in text and "--border {any,clear,touch}" in text
 
 
-def test_former_amp_setting_and_border_words_still_read(tmp_path, photo_dir):
-    """Old run folders (amp = ..., border = yes/no) and the --amp flag mean the same thing in
-    the one precision vocabulary (none = fp32)."""
-    from train.cli import build_parser, resolve_args
+def test_precision_and_border_have_one_spelling(tmp_path, photo_dir):
+    """``precision`` and ``border`` are read in their own words only: no ``amp`` key or
+    ``--amp`` flag, no ``yes``/``no`` border."""
+    from train.cli import build_parser
 
-    for old, new in (("none", "fp32"), ("bf16", "bf16"), ("fp16", "fp16"), ("auto", "auto")):
-        path = tmp_path / f"{old}.toml"
-        path.write_text(f'data = ["a"]\namp = "{old}"\nborder = "no"\n')
-        values = load_toml(path)
-        assert values["precision"] == new and "amp" not in values
-        assert resolve(values).border == "clear"
-        argv = ["--data", str(photo_dir), "--output", str(tmp_path / "r"), "--amp", old]
-        config, _, _ = resolve_args(build_parser().parse_args(argv))
-        assert config.precision == new
-    assert resolve({"border": "yes"}).border == "touch"
-    both = tmp_path / "both.toml"
-    both.write_text('amp = "none"\nprecision = "fp32"\n')
-    with pytest.raises(ConfigError, match="former name"):
-        load_toml(both)
-    # a run folder written before the rename resumes
-    run = tmp_path / "old-run"
-    run.mkdir()
-    (run / "config.toml").write_text(
-        dump_toml(_config(photo_dir)).replace('precision = "auto"', 'amp = "none"')
-    )
-    config, _, resuming = resolve_args(build_parser().parse_args(["--resume", str(run)]))
-    assert resuming and config.precision == "fp32"
+    path = tmp_path / "amp.toml"
+    path.write_text('data = ["a"]\namp = "none"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'amp'"):
+        load_toml(path)
+    argv = ["--data", str(photo_dir), "--output", str(tmp_path / "r"), "--amp", "none"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv)
+    for word in ("yes", "no"):
+        with pytest.raises(ConfigError, match=r"^border must be one of any, clear, touch"):
+            resolve({"data": ["a"], "border": word})
 
 
 def test_state_registry_checkpoints_any_named_holder(tmp_path):

@@ -135,8 +135,8 @@ def _photo_batch(photos, size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_smooth_prior_starts_as_an_even_blend_and_round_trips(photos, tiny_model, tmp_path):
+    from pconv.archs.unet import add_smooth_prior
     from pconv.smooth import smooth_fill
-    from pconv.unet import add_smooth_prior
 
     image, valid = _photo_batch(photos)
     gated = add_smooth_prior(tiny_model).eval()
@@ -162,7 +162,7 @@ def test_smooth_prior_starts_as_an_even_blend_and_round_trips(photos, tiny_model
 
 
 def test_gated_model_is_hole_agnostic_and_keeps_known_pixels(photos, tiny_model):
-    from pconv.unet import add_smooth_prior
+    from pconv.archs.unet import add_smooth_prior
 
     gated = add_smooth_prior(tiny_model, gate=0.3).eval()
     with torch.no_grad():  # a gate that is not uniform, so the test sees it work per pixel
@@ -176,7 +176,7 @@ def test_gated_model_is_hole_agnostic_and_keeps_known_pixels(photos, tiny_model)
 
 
 def test_gate_gradient_reaches_its_weights(photos, tiny_model):
-    from pconv.unet import add_smooth_prior
+    from pconv.archs.unet import add_smooth_prior
 
     gated = add_smooth_prior(tiny_model).train()
     image, valid = _photo_batch(photos)

@@ -1,4 +1,4 @@
-"""The VGG-19 perceptual backbone (``--perceptual vgg19``): seed 004's conv1_1 .. conv5_1.
+"""The VGG-19 perceptual backbone (``--perceptual vgg19``): Li et al.'s conv1_1 .. conv5_1.
 
 Its weights come from the Hub repo ``timm/vgg19.tv_in1k``; no test can download them, so a fake
 cached copy is built in a temporary ``HF_HOME``: random weights under the real file's key names,
@@ -20,8 +20,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 import pconv
-from pconv.losses import InpaintingLoss
+from pconv.archs.unet.loss import InpaintingLoss
 from pconv.losses.backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     VGG19,
     BackboneUnavailableError,
     file_sha256,
@@ -29,7 +31,6 @@ from pconv.losses.backbones import (
 )
 from pconv.training.config import TrainConfig, check
 from pconv.training.errors import ConfigError
-from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
 from train.cli import main as train_main
 
 REPO_ID = "timm/vgg19.tv_in1k"
@@ -38,7 +39,7 @@ REVISION = "6ee3e2c" + "0" * 33
 #: and timm's ``features`` Sequential: a 3x3 conv and its ReLU per number, "M" a 2x2 max pool.
 PUBLISHED = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M"]
 PUBLISHED += [512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
-#: Where Gatys et al.'s / seed 004's features sit in that Sequential: the ReLU outputs after
+#: Where Gatys et al.'s (and Li et al.'s) features sit in that Sequential: the ReLU outputs after
 #: conv1_1, conv2_1, conv3_1, conv4_1, conv5_1.
 FEATURE_INDICES = (1, 6, 11, 20, 29)
 
@@ -203,7 +204,7 @@ def test_loss_with_vgg19(cached) -> None:
 def test_deepgin_recipe_runs_its_terms_on_vgg19(cached) -> None:
     """``--arch deepgin --perceptual vgg19``: the recipe hands the cached VGG-19 trunk to
     DeepGINLoss as its feature extractor, and records it as the paper's network."""
-    from pconv.losses.deepgin import DeepGINLossWeights, deepgin_loss
+    from pconv.archs.deepgin.loss import DeepGINLossWeights, deepgin_loss
     from pconv.training.config import resolve
     from pconv.training.recipes import get_recipe
 

@@ -19,8 +19,8 @@ from zoo_fixtures import mmagic_checkpoint, naoto_checkpoint
 
 import pconv
 import zoo
+from pconv.archs.unet import UNetConfig
 from pconv.files import sha256_file
-from pconv.unet import UNetConfig
 from zoo import registry
 from zoo.card import (
     LICENCE_DIR,

@@ -22,7 +22,7 @@ from zoo_fixtures import gin_checkpoint, gin_reference
 
 import pconv
 import zoo
-from pconv.deepgin import DeepGIN, DeepGINConfig
+from pconv.archs.deepgin import DeepGIN, DeepGINConfig
 from pconv.errors import CheckpointError
 from pconv.files import sha256_file
 from pconv.samples import example_photos

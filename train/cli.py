@@ -20,7 +20,6 @@ from pconv import threads as cpu_threads
 from pconv.errors import CheckpointError, PConvError
 from pconv.training.config import (
     FIELD_NAMES,
-    LEGACY_AMP,
     MODEL_KEYS,
     TrainConfig,
     load_toml,
@@ -39,8 +38,8 @@ Train from scratch (phase 1 at lr 2e-4, then phase 2 at 5e-5 with the encoder's 
 frozen, as in the paper):
   python -m train --data photos/ more/ --output runs/scans --preset compact-256 --steps 50000
 
-Another network, with its own loss, discriminators and schedule (seed 002's GAN with partial
-convolutions: reconstruction, then its global and local discriminators alone, then both):
+Another network, with its own loss, discriminators and schedule (Jersch et al.'s GAN with
+partial convolutions: reconstruction, then its global and local discriminators alone, then both):
   python -m train --data photos/ --output runs/gan --arch gan-pconv
 
 Continue a run that was stopped or killed (exactly where its last checkpoint left it):
@@ -166,9 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
                     "--config", metavar="FILE.toml", help="settings file (see below)"
                 )
         _add_setting(groups[name], f)
-    parser.add_argument(  # the former name of --precision, still accepted
-        "--amp", choices=list(LEGACY_AMP), dest="amp", help=argparse.SUPPRESS
-    )
     return parser
 
 
@@ -189,10 +185,6 @@ def _absolute(values: dict[str, Any]) -> dict[str, Any]:
 def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
     """(config, run folder, resuming) from parsed arguments; :class:`ConfigError` on misuse."""
     cli = {k: v for k, v in vars(args).items() if v is not None and k in FIELD_NAMES}
-    if args.amp is not None:
-        if "precision" in cli:
-            raise ConfigError("give --precision only (--amp is its former name)")
-        cli["precision"] = LEGACY_AMP[args.amp]
     if args.resume:
         run_dir = Path(args.resume)
         if args.config:
@@ -203,8 +195,6 @@ def resolve_args(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
         if not saved.is_file():
             raise CheckpointError(f"{run_dir}: no run to resume here (no config.toml)")
         file_values = load_toml(saved)
-        file_values.setdefault("adversarial", "none")  # run folders from before it
-        file_values.setdefault("arch", "unet")  # ... and from before --arch
         for key in (*MODEL_KEYS, "size", "init", "preset", "adversarial", "arch"):
             if key in cli and cli[key] != file_values.get(key):
                 raise ConfigError(f"--{key.replace('_', '-')} cannot change when resuming")

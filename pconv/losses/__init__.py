@@ -1,7 +1,7 @@
-"""Losses of Liu et al., "Image Inpainting for Irregular Holes Using Partial Convolutions".
+"""What the networks' losses are built from: the loss terms (:mod:`.terms`: pixel, perceptual,
+style, TV, SSIM) and the perceptual networks (:mod:`.backbones`: VGG trunks and their weights).
 
-``InpaintingLoss(weights, backbone)(out, gt, valid)`` gives each term and the total;
-``describe()`` gives what to store with trained weights.
+Each network's own loss lives in its folder (``pconv.archs.<name>.loss``) and combines these.
 """
 
 from pconv.losses.backbones import (
@@ -19,7 +19,6 @@ from pconv.losses.backbones import (
     load_vgg19_from_hub,
     resolve_backbone,
 )
-from pconv.losses.inpainting import LOSS_VERSION, TERM_NAMES, InpaintingLoss, LossWeights
 from pconv.losses.terms import (
     composite,
     dilated_hole_region,
@@ -35,12 +34,8 @@ from pconv.losses.terms import (
 
 __all__ = [
     "BACKBONE_CHOICES",
-    "LOSS_VERSION",
-    "TERM_NAMES",
     "BackboneInfo",
     "BackboneUnavailableError",
-    "InpaintingLoss",
-    "LossWeights",
     "PerceptualBackbone",
     "Vgg16Trunk",
     "VggLayout",

@@ -1,6 +1,6 @@
 """The frozen VGG trunks for the perceptual and style losses, and their weights.
 
-The paper uses ImageNet VGG16 pool1/pool2/pool3 features; seed 004 (DeepGIN), after Gatys et
+The paper uses ImageNet VGG16 pool1/pool2/pool3 features; Li et al.'s DeepGIN, after Gatys et
 al., uses VGG-19 at conv1_1, conv2_1, conv3_1, conv4_1 and conv5_1 (each after its ReLU). Both
 are one trunk, :class:`VggTrunk`, built in plain torch from a :class:`VggLayout` (which convs,
 where the 2x2 max pools are, which activations are features), loading only the convs it needs,
@@ -60,9 +60,13 @@ from torch import Tensor, nn
 from pconv import hub
 from pconv.errors import CheckpointError, PConvError
 from pconv.files import package_file, sha256_file
-from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
+
+#: ImageNet's channel statistics: the input normalisation of every ImageNet-trained trunk here
+#: (and of the U-Nets converted from models trained with it).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 PoolKind = Literal["max", "blur"]
 
@@ -147,7 +151,7 @@ def vgg_layout(config: str, features: tuple[str, ...]) -> VggLayout:
 
 #: The paper's: VGG16 pool1 .. pool3.
 VGG16 = vgg_layout("vgg16", ("pool1", "pool2", "pool3"))
-#: Seed 004's (after Gatys et al.): VGG-19 conv1_1 .. conv5_1, after their ReLUs.
+#: Li et al.'s (after Gatys et al.): VGG-19 conv1_1 .. conv5_1, after their ReLUs.
 VGG19 = vgg_layout("vgg19", ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))
 
 #: (in, out) channels of conv1_1, conv1_2, conv2_1, conv2_2, conv3_1, conv3_2, conv3_3.
@@ -181,8 +185,8 @@ BACKBONE_CHOICES = (
 
 _FAITHFUL_NOTE = "ImageNet VGG16 (torchvision weights), max pooling, ImageNet normalisation"
 _VGG19_NOTE = (
-    "ImageNet VGG-19 (torchvision weights) at conv1_1..conv5_1 after ReLU (seed 004, Gatys et"
-    " al.), max pooling, ImageNet normalisation; not the paper's VGG16 pool1..pool3"
+    "ImageNet VGG-19 (torchvision weights) at conv1_1..conv5_1 after ReLU (Li et al., after "
+    "Gatys et al.), max pooling, ImageNet normalisation; not the paper's VGG16 pool1..pool3"
 )
 _STLPIPS_NOTE = (
     "ST-LPIPS VGG16 trunk: anti-aliased pools (max 2x2 stride 1 + 3x3 binomial blur stride 2),"

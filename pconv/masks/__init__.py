@@ -36,7 +36,6 @@ from pconv.masks.core import (
 from pconv.masks.folder import MaskFolder, fit_mask
 from pconv.masks.preview import contact_sheet
 from pconv.masks.sampling import (
-    BORDER_ALIASES,
     BORDER_RULES,
     GENERATORS,
     MASK_RECIPES,
@@ -57,7 +56,6 @@ from pconv.masks.strokes import (
 )
 
 __all__ = [
-    "BORDER_ALIASES",
     "BORDER_RULES",
     "BUCKETS",
     "BUCKET_EDGES",

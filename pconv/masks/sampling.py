@@ -201,22 +201,18 @@ def parse_mix(mix: str | Mapping[str, float] | Sequence[str]) -> dict[str, float
 #: holes anywhere, kept clear of the border frame, or touching it; the value is
 #: :func:`sample_mask`'s ``border`` argument.
 BORDER_RULES: dict[str, bool | None] = {"any": None, "clear": False, "touch": True}
-#: Older spellings still read (``pconv masks --border yes/no`` before the vocabularies were
-#: merged); they are accepted everywhere, documented nowhere but here.
-BORDER_ALIASES = {"yes": "touch", "no": "clear"}
 
 
 def border_name(text: str) -> str:
-    """The canonical name (``any``/``clear``/``touch``) of a border rule or an old alias."""
-    name = BORDER_ALIASES.get(text.strip().lower(), text.strip().lower())
+    """The canonical name (``any``/``clear``/``touch``) of a border rule, in any case."""
+    name = text.strip().lower()
     if name not in BORDER_RULES:
         raise InputError(f"border rule must be one of {', '.join(BORDER_RULES)}, got {text!r}")
     return name
 
 
 def parse_border(text: str) -> bool | None:
-    """``"any"``/``"clear"``/``"touch"`` (or ``"yes"``/``"no"``) -> ``border`` of
-    :func:`sample_mask`."""
+    """``"any"``/``"clear"``/``"touch"`` -> ``border`` of :func:`sample_mask`."""
     return BORDER_RULES[border_name(text)]
 
 

@@ -17,9 +17,32 @@ Imports flow one way: this package uses the rest of ``pconv`` only, never ``zoo`
 ``train``. Its submodules load torch-heavy pieces, so ``import pconv`` does not import it.
 """
 
-from pconv.training.config import PRESETS, TrainConfig, resolve
-from pconv.training.engine import Summary, Trainer, TrainingDiverged
-from pconv.training.errors import ConfigError, Setting, SettingsError
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Where each public name lives; loaded on first use, so that a network's recipe can import
+#: :mod:`pconv.training.recipes` without the config, which gathers every recipe, being built
+#: halfway through that recipe's import.
+_HOMES = {
+    "PRESETS": "config",
+    "TrainConfig": "config",
+    "resolve": "config",
+    "Summary": "engine",
+    "Trainer": "engine",
+    "TrainingDiverged": "engine",
+    "ConfigError": "errors",
+    "Setting": "errors",
+    "SettingsError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+
 
 __all__ = [
     "PRESETS",

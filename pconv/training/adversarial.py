@@ -1,14 +1,14 @@
 """Adversarial training (``--adversarial``): the discriminators, their optimiser and scaler,
 the generator's adversarial term and the discriminators' update, for one trainer.
 
-The trainer's step stays one step: the generator's loss gains ``adv_weight * g_adv`` (seed
-002: ``-log D``; seed 004: the hinge ``-D``), and after the generator's backward the
+The trainer's step stays one step: the generator's loss gains ``adv_weight * g_adv`` (Jersch
+et al.: ``-log D``; Li et al.: the hinge ``-D``), and after the generator's backward the
 discriminators take theirs on the same batch (real: the photo; fake: the detached composite).
 The NaN guard sees both before either optimiser steps. Everything a resume needs is in the
 trainer's registry of state holders (``discriminator``, ``d_optimizer``, ``d_scaler``); the
 exported weights are the generator's only.
 
-Phases (global-local by default, seed 002 after Iizuka et al.): steps ``[0, warmup)`` train
+Phases (global-local by default, Jersch et al.'s after Iizuka et al.): steps ``[0, warmup)`` train
 the generator on its reconstruction loss alone, ``[warmup, d_end)`` the discriminators alone
 (the generator only predicts), then both. The shares are of ``steps``: extending a run with a
 larger ``--steps`` moves the boundaries with it.

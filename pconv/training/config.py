@@ -6,45 +6,58 @@ values are written to ``RUN_DIR/config.toml``, which ``--config`` reads back unc
 which ``--resume`` uses to continue a run.
 
 Keys in a TOML file are the long option names, with ``-`` or ``_``: ``base-width = 32``.
-Former spellings are still read, so old run folders resume: ``amp = "none"`` (now
-``precision = "fp32"``; ``auto``/``bf16``/``fp16`` keep their names) and ``border = "yes"`` /
-``"no"`` (``pconv masks``' old words for ``touch`` / ``clear``).
 
-Each field of :class:`TrainConfig` carries its documentation (:func:`setting`): its default
-is written once, there, and the command line (``train.cli``) is generated from the fields.
+Each field of :class:`TrainConfig` carries its documentation
+(:func:`pconv.training.settings.setting`): its default is written once, there, and the command
+line (``train.cli``) is generated from the fields. The settings every network shares are
+declared here; those that shape one network are declared by its recipe
+(``pconv/archs/<name>/recipe.py``) and join the type when it is built, below.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, make_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pconv import threads as cpu_threads
 from pconv.errors import InputError
-from pconv.losses import LossWeights
-from pconv.masks import BORDER_RULES, GENERATORS, border_name, parse_border, parse_buckets
+from pconv.masks import BORDER_RULES, GENERATORS, parse_border, parse_buckets
 from pconv.precision import PRECISIONS
 from pconv.training.errors import ConfigError, Setting
 from pconv.training.recipes import (
-    DEFAULT_ARCH,
     RECIPES,
     Preset,
     Recipe,
     check_recipe,
+    default_recipe,
     get_recipe,
+    load_recipes,
     recipe_of_preset,
 )
-from pconv.unet import PRIORS
+from pconv.training.settings import (
+    ADVERSARIAL,
+    BOOKS,
+    DATA,
+    HARDWARE,
+    LOSS,
+    MASKS,
+    MODEL,
+    RUN,
+    SCHEDULE,
+    setting,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser from PyPI (tomli; declared for 3.10 only)
     import tomli as tomllib
 
+
+load_recipes()
+DEFAULT_ARCH = default_recipe().name
 
 #: Every architecture's presets, by name (each belongs to one recipe, see
 #: :mod:`pconv.training.recipes`): ``--preset`` picks one, and with it the ``--arch``.
@@ -53,9 +66,6 @@ DEFAULT_PRESET = RECIPES[DEFAULT_ARCH].default_preset
 #: Steps of a fine-tuning run started from ``--init`` when ``--steps`` is not given.
 INIT_STEPS = 20_000
 
-#: The trainer's former ``amp`` setting (``amp = "..."`` in old run folders and TOML files,
-#: ``--amp``): its values in the one precision vocabulary.
-LEGACY_AMP = {"auto": "auto", "bf16": "bf16", "fp16": "fp16", "none": "fp32"}
 BORDER_CHOICES = tuple(BORDER_RULES)
 CROP_CHOICES = ("random-scale", "native", "fit")
 TENSORBOARD_CHOICES = ("auto", "on", "off")
@@ -66,9 +76,10 @@ ADVERSARIAL_CHOICES = ("none", "global-local", "multiscale-patch")
 #: ``--mask-pairing``: one mask per image (drawn from the mix), or one of each generator.
 MASK_PAIRINGS = ("one", "each")
 #: What each ``--adversarial`` design sets when the user does not (see :func:`resolve`):
-#: seed 002 (global-local) adds ``1/2000 * -log D`` and trains in three phases, Iizuka et
-#: al.'s 90k / 10k / 400k of 500k iterations; seed 004 (DeepGIN, multiscale-patch) trains both
-#: networks from the start with lambda_adv 0.001, Adam beta1 0.5, lr 1e-4 (G) and 4e-4 (D).
+#: Jersch et al.'s global-local design adds ``1/2000 * -log D`` and trains in three phases,
+#: Iizuka et al.'s 90k / 10k / 400k of 500k iterations; Li et al.'s multiscale-patch design
+#: (DeepGIN) trains both networks from the start with lambda_adv 0.001, Adam beta1 0.5, lr 1e-4
+#: (G) and 4e-4 (D).
 ADVERSARIAL_DEFAULTS: dict[str, dict[str, float]] = {
     "global-local": {
         "adv_weight": 1 / 2000, "adam_beta1": 0.9, "adv_warmup": 0.18, "adv_d_only": 0.02,
@@ -86,47 +97,18 @@ MODEL_SETTINGS = tuple(dict.fromkeys(k for r in RECIPES.values() for k in r.sett
 LR = 2e-4
 
 
-def setting(
-    default: Any,
-    help: str,
-    *,
-    group: str,
-    unset: str | None = None,
-    metavar: str | None = None,
-    choices: tuple[str, ...] | None = None,
-    short: str | None = None,
-) -> Any:
-    """A :class:`TrainConfig` field with its documentation: the one place of its default and
-    its help text, from which the command line is generated (``train.cli``).
-
-    ``unset``: what a ``None`` (or empty) default means, for the help ("the preset's").
-    ``group``: the help section. ``choices``, ``metavar``, ``short``: as in argparse.
-    """
-    meta = {
-        "help": help,
-        "group": group,
-        "unset": unset,
-        "metavar": metavar,
-        "choices": choices,
-        "short": short,
-    }
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-RUN, MODEL, SCHEDULE, LOSS = "run", "model (from the preset unless given)", "schedule", "loss"
-ADVERSARIAL = "adversarial training"
-MASKS, DATA, HARDWARE, BOOKS = "masks", "data", "hardware", "logging and checkpoints"
+def _arch_help() -> str:
+    listed = [f"{recipe.name} ({recipe.summary})" for recipe in RECIPES.values()]
+    return (
+        f"the network: {', '.join(listed)}, each with its own presets, loss and schedule; a "
+        "preset of another network selects that network"
+    )
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a run. ``None`` means "derived" (from the preset, the data, the init).
-
-    Each field's metadata documents it (see :func:`setting`); the command line's options,
-    their help and the TOML keys are generated from these fields, in this order.
-    """
+class SharedSettings:
+    """The settings of a run that every network shares (the fields of :class:`TrainConfig`
+    but the recipes' own); ``None`` means "derived" (from the preset, the data, the init)."""
 
     # setting() is field() with documentation; the list default is copied per instance
     data: list[str] = setting([], "training image folders", group=RUN, metavar="DIR")  # noqa: RUF009
@@ -141,15 +123,7 @@ class TrainConfig:
         group=RUN,
         metavar="MODEL",
     )
-    arch: str = setting(
-        DEFAULT_ARCH,
-        "the network: unet (the PConv U-Net of Liu et al.), gan-pconv (seed 002, the GAN "
-        "with partial convolutions of Jersch et al. and its global and local discriminators) "
-        "or deepgin (seed 004, DeepGIN of Li et al. and its two PatchGANs), each with its own "
-        "presets, loss and schedule; a preset of another network selects that network",
-        group=RUN,
-        choices=tuple(RECIPES),
-    )
+    arch: str = setting(DEFAULT_ARCH, _arch_help(), group=RUN, choices=tuple(RECIPES))
     preset: str | None = setting(
         None,
         "model and schedule",
@@ -164,30 +138,11 @@ class TrainConfig:
     # model
     size: int | None = setting(
         None,
-        "training crop size in px (multiple of 2**depth for the U-Net, of 16 for seed 002's)",
+        "training crop size in px (a multiple of what the network's input needs)",
         group=MODEL,
         unset="the preset's",
     )
-    depth: int | None = setting(
-        None, "U-Net encoder levels (paper: 8 at 512, 7 at 256)", group=MODEL, unset="the preset's"
-    )
-    base_width: int | None = setting(
-        None,
-        "channels of the first layer (unet, gan-pconv; both papers: 64)",
-        group=MODEL,
-        unset="the preset's",
-    )
-    max_width_mult: int | None = setting(
-        None, "U-Net widest layer = base x this (paper: 8)", group=MODEL, unset="the preset's"
-    )
-    prior: str | None = setting(
-        None,
-        "smooth (U-Net): a learned gate blends the prediction with a thin-plate fill (not in "
-        "the paper; added to an --init model with its gate at 0.5)",
-        group=MODEL,
-        choices=PRIORS,
-        unset="the --init model's, else none",
-    )
+    # the recipes' own settings follow here (see TrainConfig)
     # schedule
     steps: int | None = setting(
         None,
@@ -222,7 +177,7 @@ class TrainConfig:
         "auto",
         "VGG for the perceptual and style terms: auto (the paper's VGG16 from the Hub cache, "
         "then the offline ST-LPIPS trunk, then none), vgg16-hub, vgg16-file:PATH, vgg19 "
-        "(seed 004's VGG-19 conv1_1..conv5_1, timm/vgg19.tv_in1k from the Hub cache), "
+        "(Li et al.'s VGG-19 conv1_1..conv5_1, timm/vgg19.tv_in1k from the Hub cache), "
         "vgg19-file:PATH, stlpips-vgg16, none (pixel + TV only); deepgin's default is the "
         "offline trunk",
         group=LOSS,
@@ -240,8 +195,8 @@ class TrainConfig:
     # adversarial
     adversarial: str = setting(
         "none",
-        "train against discriminators: global-local (seed 002: a global and a local "
-        "discriminator, + 1/2000 -log D, three phases) or multiscale-patch (seed 004, DeepGIN: "
+        "train against discriminators: global-local (Jersch et al.'s: a global and a local "
+        "discriminator, + 1/2000 -log D, three phases) or multiscale-patch (Li et al.'s DeepGIN: "
         "two spectrally normalised conditional PatchGANs at full and half scale, hinge loss; "
         "lr 1e-4 unless --lr is given, D at 4e-4, Adam beta1 0.5)",
         group=ADVERSARIAL,
@@ -367,37 +322,96 @@ class TrainConfig:
         "auto", "TensorBoard logs (auto: if installed)", group=BOOKS, choices=TENSORBOARD_CHOICES
     )
 
-    # -- derived values --------------------------------------------------------------------
+
+class _Derived:
+    """What :class:`TrainConfig` derives from its values."""
+
+    __slots__ = ()
 
     @property
     def phase1_steps(self) -> int:
-        return max(0, int(self.steps or 0) - int(self.phase2_steps or 0))
+        return max(0, int(self.steps or 0) - int(self.phase2_steps or 0))  # type: ignore[attr-defined]
 
     @property
     def warmup_steps(self) -> int:
         """Steps ``[0, warmup_steps)`` are the reconstruction warm-up (``adv_warmup``'s share):
         no discriminator learns or judges, and a recipe's warm-up loss is used."""
-        return round((self.adv_warmup or 0.0) * int(self.steps or 0))
+        return round((self.adv_warmup or 0.0) * int(self.steps or 0))  # type: ignore[attr-defined]
 
-    def loss_weight_values(self) -> LossWeights:
-        return parse_loss_weights(self.loss_weights)
+    def loss_weight_values(self) -> Any:
+        """``loss_weights`` as the recipe's dataclass of term weights."""
+        return parse_loss_weights(self.loss_weights, get_recipe(self.arch))  # type: ignore[attr-defined]
 
     def border_rule(self) -> bool | None:
-        return parse_border(self.border)
+        return parse_border(self.border)  # type: ignore[attr-defined]
 
     def buckets(self) -> tuple[int, ...] | None:
-        return parse_buckets(self.mask_buckets)
+        return parse_buckets(self.mask_buckets)  # type: ignore[attr-defined]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self)  # type: ignore[call-overload]
+
+
+def _copy(name: str, f: Field, type_: Any) -> tuple[str, Any, Any]:
+    """A field spec for :func:`dataclasses.make_dataclass`: a copy of ``f``."""
+    if f.default_factory is not MISSING:  # type: ignore[misc]
+        return name, type_, field(default_factory=f.default_factory, metadata=f.metadata)  # type: ignore[misc]
+    return name, type_, field(default=f.default, metadata=f.metadata)
+
+
+def _recipe_settings() -> list[tuple[str, Any, Any]]:
+    """Every recipe's settings, once each, in recipe order. A setting that several recipes
+    declare (``base_width``) must have one type; its help names what each says of it."""
+    owners: dict[str, list[tuple[Recipe, Field]]] = {}
+    for recipe in RECIPES.values():
+        for name, f in recipe.settings.items():
+            owners.setdefault(name, []).append((recipe, f))
+    specs = []
+    for name, declared in owners.items():
+        first = declared[0][1]
+        if len({f.metadata["type"] for _, f in declared}) != 1:
+            raise TypeError(f"recipes declare the setting {name!r} with different types")
+        if len(declared) > 1:
+            text = "; ".join(f"{recipe.name}: {f.metadata['help']}" for recipe, f in declared)
+            first = field(default=first.default, metadata={**first.metadata, "help": text})
+        specs.append(_copy(name, first, first.metadata["type"]))
+    return specs
+
+
+def _config_type() -> type:
+    """:class:`SharedSettings`' fields with every recipe's after ``size``, frozen."""
+    specs: list[tuple[str, Any, Any]] = []
+    for f in fields(SharedSettings):
+        specs.append(_copy(f.name, f, f.type))
+        if f.name == "size":
+            specs.extend(_recipe_settings())
+    cls = make_dataclass("TrainConfig", specs, bases=(_Derived,), frozen=True)
+    cls.__module__ = __name__
+    cls.__doc__ = (
+        "Every setting of a run: the shared ones (:class:`SharedSettings`) and the recipes' "
+        'own. ``None`` means "derived" (from the preset, the data, the init). Each field\'s '
+        "metadata documents it; the command line's options, their help and the TOML keys are "
+        "generated from these fields, in this order."
+    )
+    return cls
+
+
+TrainConfig: Any = _config_type()
 
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
 
 
-def parse_loss_weights(text: str) -> LossWeights:
-    """``"hole=6,style=120"`` -> :class:`LossWeights` (unnamed terms keep the paper's value)."""
-    known = {f.name for f in fields(LossWeights)}
+def parse_loss_weights(text: str, recipe: Recipe) -> Any:
+    """``"hole=6,style=120"`` -> the recipe's dataclass of term weights (unnamed terms keep
+    its paper's value); a recipe without one takes no ``loss_weights``."""
+    if recipe.loss_weights is None:
+        if text.strip():
+            raise ConfigError(
+                Setting("loss_weights"), " does not apply to ", Setting("arch"), f" {recipe.name}"
+            )
+        return None
+    known = {f.name for f in fields(recipe.loss_weights)}
     values: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
@@ -405,8 +419,9 @@ def parse_loss_weights(text: str) -> LossWeights:
         if not sep or key not in known:
             raise ConfigError(
                 Setting("loss_weights"),
-                f" {item!r}: want NAME=NUMBER with NAME in {', '.join(sorted(known))}",
-            )
+                f" {item!r}: want NAME=NUMBER with NAME a term of ", Setting("arch"),
+                f" {recipe.name}'s loss: {', '.join(sorted(known))}",
+            )  # fmt: skip
         try:
             values[key] = float(value)
         except ValueError:
@@ -415,7 +430,7 @@ def parse_loss_weights(text: str) -> LossWeights:
             ) from None
         if not math.isfinite(values[key]) or values[key] < 0:
             raise ConfigError(Setting("loss_weights"), f" {item!r} must be a finite number >= 0")
-    return LossWeights(**values)
+    return recipe.loss_weights(**values)
 
 
 # -- files ---------------------------------------------------------------------------------
@@ -437,12 +452,6 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         name = key.replace("-", "_")
         if name == "loss_weights" and isinstance(value, dict):  # a [loss-weights] table
             value = ",".join(f"{k}={v}" for k, v in value.items())
-        if name == "amp":  # the former name of precision (run folders written before it)
-            if "precision" in raw:
-                raise ConfigError(f"{path}: give precision only (amp is its former name)")
-            if value not in LEGACY_AMP:
-                raise ConfigError(f"{path}: amp must be one of {', '.join(LEGACY_AMP)}")
-            name, value = "precision", LEGACY_AMP[value]
         if name not in FIELD_NAMES:
             raise ConfigError(f"{path}: unknown setting {key!r}")
         values[name] = value
@@ -541,10 +550,6 @@ def resolve(
         preset["steps"] = INIT_STEPS
         preset.pop("phase2_steps")
     merged = {**recipe.defaults, **preset, **given, "arch": recipe.name, "preset": preset_name}
-    if isinstance(merged.get("border"), str):
-        # pconv masks' older words (yes / no) name the same rules
-        with contextlib.suppress(InputError):  # an unknown word: check() names the setting
-            merged["border"] = border_name(merged["border"])
     if given.get("init") and "phase2_steps" not in given:
         merged["phase2_steps"] = merged["steps"]
     elif "steps" in given and "phase2_steps" not in given:
@@ -595,9 +600,7 @@ def check(config: TrainConfig) -> None:
             raise ConfigError(
                 Setting(key), " does not apply to ", Setting("arch"), f" {config.arch}"
             )
-    if config.depth is not None and not 1 <= config.depth <= 10:
-        raise ConfigError(Setting("depth"), f" must be 1..10, got {config.depth}")
-    for key in ("base_width", "max_width_mult", "size", "batch_size", "steps"):
+    for key in ("size", "batch_size", "steps"):
         value = getattr(config, key)
         if value is not None and value < 1:
             raise ConfigError(Setting(key), f" must be >= 1, got {value}")
@@ -619,8 +622,10 @@ def check(config: TrainConfig) -> None:
             Setting("workers"), ", ", Setting("clip_grad"), " and ", Setting("val_holdout"),
             " must be >= 0",
         )  # fmt: skip
-    if config.prior is not None and config.prior not in PRIORS:
-        raise ConfigError(Setting("prior"), f" must be one of {', '.join(PRIORS)}")
+    for key, f in recipe.settings.items():
+        choices = f.metadata.get("choices")
+        if choices and getattr(config, key) is not None and getattr(config, key) not in choices:
+            raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
     for key, choices in (
         ("precision", PRECISIONS),
         ("border", BORDER_CHOICES),
@@ -629,7 +634,7 @@ def check(config: TrainConfig) -> None:
     ):
         if getattr(config, key) not in choices:
             raise ConfigError(Setting(key), f" must be one of {', '.join(choices)}")
-    parse_loss_weights(config.loss_weights)
+    parse_loss_weights(config.loss_weights, recipe)
     if config.threads is not None:
         try:
             cpu_threads.parse(config.threads)

@@ -34,7 +34,6 @@ from safetensors.torch import save as safetensors_bytes
 from pconv.architectures import Architecture, get_architecture
 from pconv.errors import CheckpointError
 from pconv.files import atomic_open, remove_temporaries
-from pconv.unet import UNET
 
 CKPT_DIR = "checkpoints"
 STATE_FORMAT = "pconv-train-state"
@@ -206,13 +205,13 @@ class LoadedState:
 
 
 def model_architecture(loaded: LoadedState) -> tuple[Architecture, Any]:
-    """The architecture and config of the model a training checkpoint holds (checkpoints
-    written before the architecture was recorded hold PConv U-Nets)."""
+    """The architecture and config of the model a training checkpoint holds."""
     config = loaded.extra.get("model_config")
-    if not isinstance(config, dict):
+    name = loaded.extra.get("model_architecture")
+    if not isinstance(config, dict) or not isinstance(name, str):
         raise CheckpointError(f"{loaded.path}: training checkpoint without its model config")
     try:
-        arch = get_architecture(loaded.extra.get("model_architecture", UNET.name))
+        arch = get_architecture(name)
         return arch, arch.config_from_dict(config)
     except (CheckpointError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{loaded.path}: {exc}") from None

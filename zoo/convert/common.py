@@ -18,7 +18,7 @@ channel order) plus the few conventions in which the published models differ:
   to RGB anywhere in its pipeline). Ours take RGB, so enc1's input channels, dec1's image-skip
   input channels and dec1's output channels (and bias) are reversed: a permutation, exact.
 
-:func:`to_pconv` maps an ``UpstreamNet`` onto :class:`pconv.unet.PConvUNet`, and
+:func:`to_pconv` maps an ``UpstreamNet`` onto :class:`pconv.archs.unet.PConvUNet`, and
 :func:`reference_forward` runs the ``UpstreamNet`` with the upstream's own semantics (float64,
 written from the upstream's layer formula, independent of :mod:`pconv.layer`), which
 :func:`max_abs_diff` uses to *measure* each conversion.
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.unet import ENCODER_KERNELS, PConvUNet, UNetConfig
+from pconv.archs.unet.model import ENCODER_KERNELS, PConvUNet, UNetConfig
 
 from ..registry import ZooError
 

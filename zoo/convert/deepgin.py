@@ -33,7 +33,7 @@ Semantics (``ImageTinker2.forward``, ``test_ensemble.py``): RGB images in [0, 1]
 ``ToTensor``, no normalisation), holes painted white (255), the mask 1 = hole as the fourth
 channel of both generators; G2 sees G1's output composited with the known pixels; the result is
 ``reconst_img``: ``C(I_rec) + alpha * up4(I_lr - down4(C(I_rec)))``, linear, clipped to
-[0, 255] when saved. That is :meth:`pconv.deepgin.DeepGINConfig.aim2020` exactly: the
+[0, 255] when saved. That is :meth:`pconv.archs.deepgin.DeepGINConfig.aim2020` exactly: the
 conversion concatenates each block's branch kernels into one spread kernel in the branch order
 (which the config's ``coarse_rates`` keep), renames, and sets each attention's ``gamma`` to 1.
 
@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.deepgin import AIM2020_COARSE_RATES, REFINE_RATES, DeepGIN, DeepGINConfig
+from pconv.archs.deepgin.model import AIM2020_COARSE_RATES, REFINE_RATES, DeepGIN, DeepGINConfig
 
 from ..registry import ZooError
 

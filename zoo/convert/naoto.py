@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from pconv.unet import IMAGENET_MEAN, IMAGENET_STD
+from pconv.losses.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 from ..registry import ZooError
 from .common import Layer, UpstreamNet, batch_norm

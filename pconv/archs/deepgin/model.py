@@ -54,7 +54,7 @@ blocks add their output without a scale, i.e. ``gamma = 1``.
 
 ``forward(image, valid)`` returns ``I_out`` clamped to [0, 1] (known pixels are *not* pasted
 here; :func:`pconv.inpaint` does that); ``forward_train`` returns the unclamped
-``coarse``/``output``/``low_res`` tensors the loss (:mod:`pconv.losses.deepgin`) needs.
+``coarse``/``output``/``low_res`` tensors the loss (:mod:`pconv.archs.deepgin.loss`) needs.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.architectures import Architecture, JsonConfig, register_architecture
+from pconv.architectures import JsonConfig
 
 #: Dilation rates of the coarse generator's SPD blocks (8 groups) and of the refinement's (4).
 COARSE_RATES = (1, 2, 3, 4, 5, 6, 8, 10)
@@ -434,38 +434,3 @@ class DeepGIN(nn.Module):
     def predict(self, image: Tensor, valid: Tensor) -> tuple[Tensor, None]:
         """The prediction and no gate: DeepGIN has no smooth-fill prior."""
         return self.forward(image, valid), None
-
-
-def _describe(config: DeepGINConfig) -> str:
-    w = config.base_width
-    return (
-        f"DeepGIN (Li et al., AIM 2020): coarse G1 with {config.coarse_blocks} SPD blocks at "
-        f"{4 * w} ch, rates {list(config.coarse_rates)}; refinement G2 with "
-        f"{config.refine_blocks} SPD blocks at {8 * w} ch, rates {list(config.refine_rates)}, "
-        f"self-attention at 1/16, 1/8, 1/4 (reduction {config.attention_reduction}), "
-        f"back projection at 1/4; no normalisation; {config.resolution} px"
-        + ("; images in [0, 1], holes white" if config.encoding == "unit-white" else "")
-        + ("; align_corners resampling" if config.resampling == "corners" else "")
-    )
-
-
-def _recognise(meta: dict[str, str]) -> bool:
-    """Every DeepGIN file carries the "architecture" key; nothing older to recognise."""
-    return False
-
-
-DEEPGIN = register_architecture(
-    Architecture(
-        name="deepgin",
-        config_type=DeepGINConfig,
-        module_type=DeepGIN,
-        build=DeepGIN,
-        recognise=_recognise,
-        multiple=lambda config: config.multiple,
-        resolution=lambda config: config.resolution,
-        describe=_describe,
-        strategy=lambda config: config.strategy,
-        # bf16/fp16: autocast everywhere but the attention, which runs in fp32.
-        precisions=("fp32", "bf16", "fp16"),
-    )
-)

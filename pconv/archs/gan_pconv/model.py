@@ -1,4 +1,4 @@
-"""Seed 002's generator: Jersch, Lundgren, Bolin, "Image Inpainting using GANs with Partial
+"""The generator of Jersch, Lundgren, Bolin, "Image Inpainting using GANs with Partial
 Convolutions", its Table 1 at 128 x 128, as a registered architecture ("gan-pconv").
 
 The table lists nine partial convolutions and a head::
@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.architectures import Architecture, JsonConfig, register_architecture
+from pconv.architectures import JsonConfig
 from pconv.layer import PartialConv2d, zero_holes
 
 #: The encoder of Table 1 at base width 64: (kernel, stride-2 output channels / 64).
@@ -50,7 +50,7 @@ MULTIPLE = 16
 
 @dataclass(frozen=True)
 class GanPConvConfig(JsonConfig):
-    """Everything needed to rebuild seed 002's generator; round-trips through JSON."""
+    """Everything needed to rebuild Jersch et al.'s generator; round-trips through JSON."""
 
     config_name: ClassVar[str] = "gan-pconv"
 
@@ -96,7 +96,8 @@ class _Layer(nn.Module):
 
 
 class GanPConvGenerator(nn.Module):
-    """Seed 002's generator (see the module docstring): ``forward(image, valid)`` in ``[0, 1]``."""
+    """Jersch et al.'s generator (see the module docstring): ``forward(image, valid)`` in
+    ``[0, 1]``."""
 
     def __init__(self, config: GanPConvConfig | None = None) -> None:
         super().__init__()
@@ -162,25 +163,3 @@ def layer_table(config: GanPConvConfig) -> list[tuple[str, int, int, int, int]]:
         c_prev = skips[i]
     rows.append(("head", 1, 1, 3, 3))
     return rows
-
-
-def _describe(config: GanPConvConfig) -> str:
-    return (
-        "GAN with partial convolutions (Jersch, Lundgren, Bolin; seed 002, Table 1): a "
-        f"partial-convolution U-Net, encoder widths {config.encoder_widths}, nearest-neighbour "
-        "upsampling, LeakyReLU, 1x1 sigmoid head"
-    )
-
-
-GAN_PCONV = register_architecture(
-    Architecture(
-        name="gan-pconv",
-        config_type=GanPConvConfig,
-        module_type=GanPConvGenerator,
-        build=GanPConvGenerator,
-        recognise=lambda meta: False,  # every file of it carries the "architecture" key
-        multiple=lambda config: MULTIPLE,
-        resolution=lambda config: config.resolution,
-        describe=_describe,
-    )
-)

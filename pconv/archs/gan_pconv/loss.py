@@ -1,7 +1,7 @@
-"""Seed 002's reconstruction loss (Jersch, Lundgren, Bolin, "Image Inpainting using GANs with
+"""The reconstruction loss of Jersch, Lundgren, Bolin ("Image Inpainting using GANs with
 Partial Convolutions"): ``L_MSE = L+ + 1/6 L-``.
 
-The seed's text was not at hand (it is not in any corpus this project can search), so this is
+The paper's text was not at hand (it is not in any corpus this project can search), so this is
 how we read its two terms: ``L+`` is the squared error over the hole (the pixels the generator
 has to invent) and ``L-`` over the known pixels, each normalised like Liu et al.'s ``L_hole`` /
 ``L_valid`` (the masked sum divided by the number of *all* elements, ``C*H*W`` per image, mean

@@ -8,7 +8,7 @@ The generator's objective is
 
 with ``I_complt`` the output composited with the known pixels and ``I_lr`` (Back Projection's
 low-resolution output) compared with ``I_gt`` and the mask downsampled x4 the way the network
-downsamples (:func:`pconv.deepgin.downsample4`, a 4x4 mean; the mask becomes the fraction of
+downsamples (:func:`pconv.archs.deepgin.downsample4`, a 4x4 mean; the mask becomes the fraction of
 known pixels). The hinge adversarial term is the trainer's (its discriminators are in
 :mod:`pconv.discriminators`); this module gives every other term and their ``total``.
 
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pconv.deepgin import downsample4
+from pconv.archs.deepgin.model import downsample4
 from pconv.losses import terms
 
 Features = Callable[[Tensor], Sequence[Tensor]]
@@ -89,7 +89,7 @@ def deepgin_loss(
 ) -> dict[str, Tensor]:
     """Every term of eq. (1)-(7) but the adversarial one, and their weighted ``total``.
 
-    ``outputs``: :meth:`pconv.deepgin.DeepGIN.forward_train`'s ``coarse``, ``output`` and
+    ``outputs``: :meth:`pconv.archs.deepgin.DeepGIN.forward_train`'s ``coarse``, ``output`` and
     ``low_res``; ``gt`` ``[B,3,H,W]`` in [0, 1]; ``valid`` ``[B,1,H,W]``, 1 = known pixel.
     Without ``features`` the perceptual and style weights must be 0 (a :class:`ValueError`
     otherwise: a silently missing term would train another model than the one asked for).

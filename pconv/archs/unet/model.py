@@ -25,7 +25,6 @@ every model, ours or converted, is called the same way. Known pixels are *not* c
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
@@ -34,15 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pconv.architectures import Architecture, JsonConfig, register_architecture
+from pconv.architectures import JsonConfig
 from pconv.layer import PartialConv2d, zero_holes
-from pconv.smooth import smooth_fill
+from pconv.smooth import blend, smooth_fill
 
 #: Encoder kernel sizes of the paper; layers past the third use 3x3.
 ENCODER_KERNELS = (7, 5, 5)
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: What the prediction is blended with: nothing (the paper), or the smooth fill.
 PRIORS = ("none", "smooth")
@@ -252,11 +248,6 @@ class PConvUNet(nn.Module):
         return self
 
 
-def blend(pred: Tensor, gate: Tensor, fill: Tensor) -> Tensor:
-    """``gate * pred + (1 - gate) * fill`` in float32, returned in the prediction's dtype."""
-    return (gate * pred.float() + (1 - gate) * fill.float()).to(pred.dtype)
-
-
 def add_smooth_prior(model: PConvUNet, gate: float = 0.5) -> PConvUNet:
     """A copy of ``model`` with ``prior="smooth"`` that starts from the same prediction.
 
@@ -277,38 +268,3 @@ def add_smooth_prior(model: PConvUNet, gate: float = 0.5) -> PConvUNet:
     weights["decoders.0.conv.weight"], weights["decoders.0.conv.bias"] = w, b
     gated.load_state_dict(weights)
     return gated.to(next(model.parameters()).device).train(model.training)
-
-
-def _describe(config: UNetConfig) -> str:
-    parts = [
-        f"PConv U-Net (Liu et al., ECCV 2018), {config.depth} levels, widths {config.widths}, "
-        "nearest-neighbour upsampling, decoder input [upsampled, skip]"
-    ]
-    if config.prior != "none":
-        parts.append(f"{config.prior} prior (a learned gate to pconv.smooth's thin-plate fill)")
-    if config.head != "none":
-        parts.append(f"{config.head} output head (LeakyReLU -> 1x1 conv -> sigmoid)")
-    return "; ".join(parts)
-
-
-def _recognise(meta: dict[str, str]) -> bool:
-    """Files written before the "architecture" key existed were all PConv U-Nets."""
-    try:
-        return "depth" in json.loads(meta.get("config", ""))
-    except ValueError:
-        return False
-
-
-UNET = register_architecture(
-    Architecture(
-        name="pconv-unet",
-        config_type=UNetConfig,
-        module_type=PConvUNet,
-        build=PConvUNet,
-        recognise=_recognise,
-        multiple=lambda config: config.multiple,
-        resolution=lambda config: config.resolution,
-        describe=_describe,
-        gated=lambda config: config.prior != "none",
-    )
-)
