@@ -172,6 +172,7 @@ def _training_lines(info: ModelInfo) -> list[str]:
             if loss.get("warmup") and loss.get("warmup_steps")
             else []
         ),
+        # "amp": what the packaged default model's training record calls its precision
         f"- Precision {t.get('precision', t.get('amp'))}; hardware: "
         f"{info.notes.get('hardware', 'not recorded')}; {float(t.get('hours', 0)):.2f} h.",
     ]
@@ -194,24 +195,8 @@ def model_card(
     before publishing. ``repo_id`` (default: the Hub repo recorded in ``meta``) is the
     repository the usage examples download from; ``zoo_name`` the name the zoo knows the
     weights by, if any; ``licence_file`` the licence text shipped next to the weights, if any."""
-    arch = detect(meta)
-    config = config_of(arch, meta)
     info = ModelInfo.from_metadata(meta)
     name = info.name or "pconv model"
-    licence = info.licence
-    hub_licence = HUB_LICENSES.get(licence.lower(), "other")
-    data = ModelCardData(
-        license=hub_licence,
-        datasets=info.datasets or None,
-        tags=list(TAGS),
-        library_name="pconv",
-        pipeline_tag="image-to-image",
-        **({"license_name": licence} if hub_licence == "other" else {}),
-    )
-    repo = repo_id or info.hub_repo_id
-    conversion = info.conversion or {}
-    upstream = info.upstream
-
     lines = [f"# {name}: image inpainting with partial convolutions", ""]
     if draft:
         lines += [
@@ -221,7 +206,42 @@ def model_card(
             "",
         ]
     lines += [info.summary, ""]
+    lines += _model_section(meta, weights_sha256)
+    lines += _usage(zoo_name, repo_id or info.hub_repo_id)
+    lines += _made_section(info)
+    lines += _evaluation_section(info)
+    lines += ["## Limitations", ""]
+    lines += [f"- {item}" for item in info.limitations] or ["- None documented."]
     lines += [
+        "- Partial-convolution inpainting fills small and medium holes plausibly; large holes "
+        "come out blurry, and it invents content: do not use it where authenticity matters.",
+        "",
+    ]
+    lines += _licence_section(info, licence_file)
+    if info.upstream.get("citation"):
+        lines += ["## Citation", "", "```bibtex", info.upstream["citation"], "```", ""]
+    card = ModelCard(f"---\n{_card_data(info).to_yaml()}\n---\n\n" + "\n".join(lines))
+    return str(card)
+
+
+def _card_data(info: ModelInfo) -> ModelCardData:
+    """The card's YAML header: licence (the Hub's word for it), datasets, tags."""
+    hub_licence = HUB_LICENSES.get(info.licence.lower(), "other")
+    return ModelCardData(
+        license=hub_licence,
+        datasets=info.datasets or None,
+        tags=list(TAGS),
+        library_name="pconv",
+        pipeline_tag="image-to-image",
+        **({"license_name": info.licence} if hub_licence == "other" else {}),
+    )
+
+
+def _model_section(meta: dict[str, str], weights_sha256: str) -> list[str]:
+    """The network, its call contract and the file, from the registry."""
+    arch = detect(meta)
+    config = config_of(arch, meta)
+    return [
         "## Model",
         "",
         f"- Architecture (`{arch.name}`): {arch.describe(config)}; "
@@ -242,8 +262,12 @@ def model_card(
         f"- Weights sha256: `{weights_sha256}`",
         "",
     ]
-    lines += _usage(zoo_name, repo)
-    lines += ["## How it was made", ""]
+
+
+def _made_section(info: ModelInfo) -> list[str]:
+    """Where the weights come from: upstream file and conversion, or the training record."""
+    upstream, conversion = info.upstream, info.conversion or {}
+    lines = ["## How it was made", ""]
     if info.source:
         homepage = upstream.get("homepage")
         lines.append(f"- Source: {info.source}" + (f" ({homepage})" if homepage else ""))
@@ -274,34 +298,26 @@ def model_card(
         lines += _training_lines(info)
     elif not info.source and not conversion:
         lines.append("- Trained with pconv.")
-    lines.append("")
-    lines += ["## Evaluation", ""]
-    if info.evaluation:
-        metric_names = sorted({m for e in info.evaluation for m in e["metrics"]})
-        lines.append("| Dataset | " + " | ".join(metric_names) + " | Protocol | Reported by |")
-        lines.append("|" + "---|" * (len(metric_names) + 3))
-        for e in info.evaluation:
-            values = " | ".join(str(e["metrics"].get(m, "")) for m in metric_names)
-            lines.append(f"| {e['dataset']} | {values} | {e['protocol']} | {e['reported_by']} |")
-        published = info.training is None
-        lines += [
-            "",
-            "Figures as published upstream (not re-measured here)."
-            if published
-            else "Figures from the trainer's validation images (see the protocol).",
-            "",
-        ]
-    else:
-        lines += ["No evaluation figures were published for these weights.", ""]
-    lines += ["## Limitations", ""]
-    lines += [f"- {item}" for item in info.limitations] or ["- None documented."]
-    lines += [
-        "- Partial-convolution inpainting fills small and medium holes plausibly; large holes "
-        "come out blurry, and it invents content: do not use it where authenticity matters.",
+    return [*lines, ""]
+
+
+def _evaluation_section(info: ModelInfo) -> list[str]:
+    """The published or validated figures, as a table."""
+    lines = ["## Evaluation", ""]
+    if not info.evaluation:
+        return [*lines, "No evaluation figures were published for these weights.", ""]
+    metric_names = sorted({m for e in info.evaluation for m in e["metrics"]})
+    lines.append("| Dataset | " + " | ".join(metric_names) + " | Protocol | Reported by |")
+    lines.append("|" + "---|" * (len(metric_names) + 3))
+    for e in info.evaluation:
+        values = " | ".join(str(e["metrics"].get(m, "")) for m in metric_names)
+        lines.append(f"| {e['dataset']} | {values} | {e['protocol']} | {e['reported_by']} |")
+    published = info.training is None
+    return [
+        *lines,
+        "",
+        "Figures as published upstream (not re-measured here)."
+        if published
+        else "Figures from the trainer's validation images (see the protocol).",
         "",
     ]
-    lines += _licence_section(info, licence_file)
-    if upstream.get("citation"):
-        lines += ["## Citation", "", "```bibtex", upstream["citation"], "```", ""]
-    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
-    return str(card)

@@ -24,7 +24,7 @@ from pconv.archs.gan_pconv import GanPConvConfig, GanPConvGenerator
 from pconv.training import state
 from pconv.training.config import ADVERSARIAL_DEFAULTS, dump_toml, load_toml, resolve
 from pconv.training.data import TrainImages, collate, load_crop, training_masks
-from pconv.training.engine import Trainer
+from pconv.training.engine import Trainer, batches
 from pconv.training.errors import ConfigError, InitError
 from pconv.training.logs import read_metrics
 from pconv.training.recipes import RECIPES, get_recipe
@@ -282,7 +282,7 @@ def test_deepgin_trains_in_two_stages_resumes_and_exports(photo_dir, tmp_path, c
     assert (config.arch, config.warmup_steps, config.mask_pairing) == ("deepgin", 1, "each")
     assert (config.lr, config.d_lr, config.adam_beta1) == (1e-4, 4e-4, 0.5)
     trainer = Trainer(config, tmp_path / "a")
-    batch = next(iter(trainer._batches()))  # 2 images, each with its 3 masks
+    batch = next(iter(batches(trainer)))  # 2 images, each with its 3 masks
     assert batch["image"].shape == (6, 3, 64, 64) and batch["valid"].shape == (6, 1, 64, 64)
     assert isinstance(trainer.model, DeepGIN) and trainer.adversary.kind == "multiscale-patch"
     summary = trainer.run()

@@ -11,14 +11,13 @@ Step ``s`` (0-based) is phase 1 while ``s < phase1_steps``. ``Trainer.step`` cou
 optimisation steps; a checkpoint taken at ``step`` resumes by running step ``step`` next.
 
 The shape, so that a new piece does not touch the loop: :meth:`Trainer.__init__` builds
-everything (every attribute is set there); :meth:`Trainer.train_step` is one optimisation
+everything (every attribute is set while it runs); :meth:`Trainer.train_step` is one optimisation
 step and returns its named losses; :meth:`Trainer.run` is the loop; everything around the
 steps is a hook (:mod:`pconv.training.hooks`); what a checkpoint saves is the registry
 ``Trainer.states`` of named state holders. The discriminators of ``--adversarial``
 (:mod:`pconv.training.adversarial`) are built that way: three more entries in the registry,
 their loss terms more names in the step's dict (and in ``shown_terms``), their update a
-second part of the step function; with ``adversarial = "none"`` the step is the same
-computation as before, bit for bit.
+second part of the step function; with ``adversarial = "none"`` none of it runs.
 """
 
 from __future__ import annotations
@@ -125,7 +124,7 @@ class Trainer:
         quiet = not self.dist.main  # only rank 0 prints
         self.say = (lambda msg: None) if quiet else log or (lambda m: print(m, file=sys.stderr))
         self.started = time.time()
-        loaded = self._find_resume_state() if resume else None
+        loaded = _find_resume_state(self) if resume else None
         if resume and loaded is None:
             raise CheckpointError(f"{self.run_dir}: no checkpoint to resume from")
         _seed_everything(config.seed)
@@ -142,6 +141,44 @@ class Trainer:
         data = _build_data(self.config, self.dist)
         self.scan, self.train_set, self.valset = data.scan, data.train_set, data.valset
         self.val_description = data.val_description
+        c = self.config
+        self._build_optimisation()
+        #: The discriminators (``--adversarial``), or None: their losses join the step's dict
+        #: and the progress line, their state the registry.
+        self.adversary: Adversary | None = self._build_adversary()
+        self.adversarial_phase = ""  # the one the progress line last announced
+        self.loss_stage = ""  # the same for the recipe's warm-up / main loss
+        self.global_batch = c.batch_size * self.dist.world
+        self.end = c.steps  # the last step of the current run() call
+        self.stop_requested = False
+        self.logger: MetricLog | None = None  # opened by the Progress hook for a run()
+        # bookkeeping a checkpoint carries over
+        self.step = 0
+        self.best: float | None = None
+        self.skipped_decode: set[int] = set()
+        self.elapsed_before = 0.0
+        self.images_seen = 0
+        self.last_metrics: dict[str, float] = {}
+        if loaded is not None:
+            _restore(self, loaded)
+        self.phase = self.phase_of(self.step)
+        self.net: torch.nn.Module = self.model
+        self._enter_phase(self.phase)
+        # the hooks, in the order the loop calls them
+        self.progress = Progress()
+        self.validation = Validation()
+        self.checkpoints = Checkpoints()
+        self.final_export = FinalExport(self.validation)
+        self.hooks: list[Hook] = [
+            self.progress, self.validation, Signals(), NanGuard(), self.checkpoints,
+            self.final_export,
+        ]  # fmt: skip
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_run_files(self, resumed=loaded is not None)
+
+    def _build_optimisation(self) -> None:
+        """The loss, precision, grad scaler, optimiser and the registry of state holders."""
         c = self.config
         self.loss_fn = self.recipe.loss(c).to(self.device)
         self.loss_fn.requires_grad_(False)
@@ -164,47 +201,18 @@ class Trainer:
             "optimizer": self.optimizer,
             "scaler": self.scaler,
         }
-        #: The discriminators (``--adversarial``), or None: their losses join the step's dict
-        #: and the progress line, their state the registry.
-        self.adversary: Adversary | None = None
-        self.adversarial_phase = ""  # the one the progress line last announced
-        self.loss_stage = ""  # the same for the recipe's warm-up / main loss
-        if c.adversarial != "none":
-            self.adversary = Adversary(c, self.device, self.dist, self.scaler.is_enabled())
-            self.shown_terms = (*self.shown_terms, "g_adv", "d_loss")
-            self.states.update(
-                discriminator=self.adversary.d,
-                d_optimizer=self.adversary.optimizer,
-                d_scaler=self.adversary.scaler,
-            )
-        self.global_batch = c.batch_size * self.dist.world
-        self.end = c.steps  # the last step of the current run() call
-        self.stop_requested = False
-        self.logger: MetricLog | None = None  # opened by the Progress hook for a run()
-        # bookkeeping a checkpoint carries over
-        self.step = 0
-        self.best: float | None = None
-        self.skipped_decode: set[int] = set()
-        self.elapsed_before = 0.0
-        self.images_seen = 0
-        self.last_metrics: dict[str, float] = {}
-        if loaded is not None:
-            self._restore(loaded)
-        self.phase = self.phase_of(self.step)
-        self.net: torch.nn.Module = self.model
-        self._enter_phase(self.phase)
-        # the hooks, in the order the loop calls them
-        self.progress = Progress()
-        self.validation = Validation()
-        self.checkpoints = Checkpoints()
-        self.final_export = FinalExport(self.validation)
-        self.hooks: list[Hook] = [
-            self.progress, self.validation, Signals(), NanGuard(), self.checkpoints,
-            self.final_export,
-        ]  # fmt: skip
-        if self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self._write_run_files(resumed=loaded is not None)
+
+    def _build_adversary(self) -> Adversary | None:
+        """The discriminators of ``--adversarial``, their terms shown and their state in the
+        registry; None without."""
+        if self.config.adversarial == "none":
+            return None
+        adversary = Adversary(self.config, self.device, self.dist, self.scaler.is_enabled())
+        self.shown_terms = (*self.shown_terms, "g_adv", "d_loss")
+        self.states.update(
+            discriminator=adversary.d, d_optimizer=adversary.optimizer, d_scaler=adversary.scaler
+        )
+        return adversary
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -215,11 +223,11 @@ class Trainer:
         losses: dict[str, float] = {}
         try:
             self._call("run_start")
-            batches = self._batches()
+            loader = batches(self)
             while self.step < self.end and not self.stop_requested:
                 self._call("step_start")
                 self._apply_schedule()
-                batch = next(batches)
+                batch = next(loader)
                 self._record_unreadable(batch["failed"])
                 losses = self.train_step(batch["image"], batch["valid"])
                 self.step += 1
@@ -364,55 +372,9 @@ class Trainer:
             group["lr"] = lr
         if self.recipe.freeze is not None:
             self.recipe.freeze(self.model, phase == 2)
-        self.net = self._wrap()
-
-    def _wrap(self) -> torch.nn.Module:
-        """The module the step calls: DDP (rebuilt when the trainable set changes) and/or
-        ``torch.compile``; checkpoints and validation always use the plain model."""
-        net: torch.nn.Module = self.recipe.wrap(self.model)
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            net = DistributedDataParallel(net, device_ids=ids)
-        if self.config.compile:
-            # Graph breaks (the model checks masks on the host) make each U-Net block its own
-            # frame, called at a different size per level: specialise every size rather than
-            # trace symbolic shapes, and allow that many specialisations.
-            dynamo_config = torch._dynamo.config
-            key = (
-                "recompile_limit"
-                if hasattr(dynamo_config, "recompile_limit")
-                else "cache_size_limit"
-            )
-            setattr(dynamo_config, key, max(getattr(dynamo_config, key), 64))  # older torch
-            net = torch.compile(net, dynamic=False)
-        return net
+        self.net = wrap_for_step(self.recipe.wrap(self.model), self.config, self.dist, self.device)
 
     # -- data -------------------------------------------------------------------------------
-
-    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
-        """The batches of steps ``step..end-1`` (nothing to load when there are none)."""
-        if self.step >= self.end:
-            return iter(())
-        c = self.config
-        sampler = StepSampler(
-            len(self.train_set), c.batch_size, c.seed, self.step, c.steps,
-            self.dist.rank, self.dist.world,
-        )  # fmt: skip
-        if c.workers:
-            single_threaded_opencv()
-        return iter(
-            DataLoader(
-                self.train_set,
-                batch_size=c.batch_size,
-                sampler=sampler,
-                num_workers=c.workers,
-                pin_memory=self.device.type == "cuda",
-                worker_init_fn=worker_init,
-                collate_fn=collate,
-                persistent_workers=False,
-                prefetch_factor=4 if c.workers else None,
-            )
-        )
 
     def _record_unreadable(self, failed: torch.Tensor) -> None:
         for index in failed.tolist():
@@ -426,111 +388,13 @@ class Trainer:
 
     # -- resume and the run's files ---------------------------------------------------------
 
-    def _find_resume_state(self) -> state.LoadedState | None:
-        if self.dist.main:
-            removed = state.remove_stale_temporaries(self.run_dir)
-            if removed:
-                self.say(f"removed {removed} partial checkpoint file(s) of an interrupted write")
-        return state.latest_state(self.run_dir)
-
-    def _restore(self, loaded: state.LoadedState) -> None:
-        loaded.restore(self.states)
-        self.step = loaded.step
-        extra = loaded.extra
-        self.best = extra.get("best")
-        self.skipped_decode = set(extra.get("skipped_decode", []))
-        self.elapsed_before = float(extra.get("elapsed", 0.0))
-        self.images_seen = int(extra.get("images_seen", 0))
-        self.last_metrics = extra.get("metrics", {})
-        self.say(f"resuming from {loaded.path} (step {self.step})")
-
     def elapsed(self) -> float:
         """Seconds of training in this run, over every session."""
         return self.elapsed_before + time.time() - self.started
 
-    def _write_run_files(self, resumed: bool) -> None:
-        header = "Resolved settings of this run (python -m train --config this file)."
-        (self.run_dir / "config.toml").write_text(dump_toml(self.config, header))
-        if self.scan.bad:
-            lines = [f"{path}\t{why}" for path, why in self.scan.bad]
-            (self.run_dir / "skipped.txt").write_text("\n".join(lines) + "\n")
-        sessions_path = self.run_dir / "run.json"
-        sessions = []
-        if resumed and sessions_path.is_file():
-            sessions = json.loads(sessions_path.read_text())
-        sessions.append(
-            {
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "resumed_at": self.step if resumed else None,
-                "command": self.command,
-                "hardware": export.hardware(self.device, self.dist.world),
-                "precision": precision_name(self.amp_dtype),
-                "world": self.dist.world,
-                "train_images": len(self.train_set),
-                "val_images": len(self.valset) if self.valset else 0,
-                "skipped_unreadable": [str(p) for p, _ in self.scan.bad],
-                "pconv_train": "1",
-            }
-        )
-        sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
-
-    # -- what the exported weights say about their training ---------------------------------
-
     def metadata(self, metrics: dict[str, float]) -> dict[str, str]:
-        c = self.config
-        val = self.val_description if self.valset is not None else "none"
-        protocol = (
-            f"{c.size}x{c.size} centre crops (short side scaled to {c.size}), fixed masks "
-            f"({c.masks}), output composited over the known pixels, 8-bit rounding, "
-            "SSIM 11x11 Gaussian sigma 1.5"
-        )
-        training = {
-            "data": list(c.data), "images": len(self.train_set),
-            "skipped": len(self.scan.bad) + len(self.skipped_decode),
-            "val": val, "val_protocol": protocol,
-            "steps": self.step, "phase1_steps": min(self.step, c.phase1_steps),
-            "phase2_steps": max(0, self.step - c.phase1_steps),
-            "lr": c.lr, "finetune_lr": c.finetune_lr, "batch_size": c.batch_size,
-            "world": self.dist.world, "crop": c.crop, "flip": c.flip,
-            "masks": self._masks_text(), "init": self.init_path,
-            "precision": precision_name(self.amp_dtype),
-            "clip_grad": c.clip_grad, "seed": c.seed, "hours": self.elapsed() / 3600,
-            **({"lr_decay": c.lr_decay} if c.lr_decay else {}),
-            "images_seen": self.images_seen,
-        }  # fmt: skip
-        if self.adversary is not None:
-            training["adversarial"] = {"kind": c.adversarial, **self.adversary.describe()}
-        info = {
-            "name": c.name or self.run_dir.resolve().name,
-            "data": list(c.data),
-            "images": len(self.train_set),
-            "step": self.step,
-            "size": c.size,
-            "licence": c.licence,
-            "metrics": metrics,
-            "val_description": val,
-            "val_protocol": protocol,
-            "loss": self.loss_fn.describe(),
-            "title": self.recipe.title,
-            "training": training,
-            "command": self.command,
-            "hardware": export.hardware(self.device, self.dist.world),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        return export.build_metadata(info)
-
-    def _masks_text(self) -> str:
-        c = self.config
-        where = {"any": "anywhere", "clear": "clear of the border", "touch": "touching the border"}
-        text = f"{c.masks} on the fly, holes {where[c.border]}"
-        if c.mask_dir:
-            text += f", folder masks from {c.mask_dir}"
-        if c.mask_buckets:
-            text += f", hole-ratio buckets {c.mask_buckets}"
-        if c.mask_pairing == "each":
-            k = self.train_set.masks_per_image
-            text += f", each image paired with one mask of each generator ({k} per image)"
-        return text
+        """What the exported weights say about this run (:func:`export.run_metadata`)."""
+        return export.run_metadata(self, metrics)
 
 
 # -- setup, piece by piece ------------------------------------------------------------------------
@@ -635,3 +499,98 @@ def _build_data(c: TrainConfig, dist: DistInfo) -> _Data:
     if valset is not None:
         description = f"{len(valset)} validation images ({description})"
     return _Data(scan, train_set, valset, description)
+
+
+def wrap_for_step(
+    net: nn.Module, config: TrainConfig, dist: DistInfo, device: torch.device
+) -> nn.Module:
+    """The module the step calls: ``net`` (the recipe's training view of the model) in DDP
+    (rebuilt when the trainable set changes) and/or ``torch.compile``; checkpoints and
+    validation always use the plain model."""
+    if dist.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        net = DistributedDataParallel(net, device_ids=ids)
+    if config.compile:
+        # Graph breaks (the model checks masks on the host) make each U-Net block its own
+        # frame, called at a different size per level: specialise every size rather than
+        # trace symbolic shapes, and allow that many specialisations.
+        dynamo_config = torch._dynamo.config
+        key = "recompile_limit" if hasattr(dynamo_config, "recompile_limit") else "cache_size_limit"
+        setattr(dynamo_config, key, max(getattr(dynamo_config, key), 64))  # older torch
+        net = torch.compile(net, dynamic=False)
+    return net
+
+
+def _find_resume_state(trainer: Trainer) -> state.LoadedState | None:
+    if trainer.dist.main:
+        removed = state.remove_stale_temporaries(trainer.run_dir)
+        if removed:
+            trainer.say(f"removed {removed} partial checkpoint file(s) of an interrupted write")
+    return state.latest_state(trainer.run_dir)
+
+
+def _restore(trainer: Trainer, loaded: state.LoadedState) -> None:
+    """The bookkeeping a checkpoint carried over, and every state holder."""
+    loaded.restore(trainer.states)
+    trainer.step = loaded.step
+    extra = loaded.extra
+    trainer.best = extra.get("best")
+    trainer.skipped_decode = set(extra.get("skipped_decode", []))
+    trainer.elapsed_before = float(extra.get("elapsed", 0.0))
+    trainer.images_seen = int(extra.get("images_seen", 0))
+    trainer.last_metrics = extra.get("metrics", {})
+    trainer.say(f"resuming from {loaded.path} (step {trainer.step})")
+
+
+def write_run_files(trainer: Trainer, resumed: bool) -> None:
+    """``config.toml``, ``skipped.txt`` and this session's entry in ``run.json``."""
+    header = "Resolved settings of this run (python -m train --config this file)."
+    (trainer.run_dir / "config.toml").write_text(dump_toml(trainer.config, header))
+    if trainer.scan.bad:
+        lines = [f"{path}\t{why}" for path, why in trainer.scan.bad]
+        (trainer.run_dir / "skipped.txt").write_text("\n".join(lines) + "\n")
+    sessions_path = trainer.run_dir / "run.json"
+    sessions = []
+    if resumed and sessions_path.is_file():
+        sessions = json.loads(sessions_path.read_text())
+    sessions.append(
+        {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "resumed_at": trainer.step if resumed else None,
+            "command": trainer.command,
+            "hardware": export.hardware(trainer.device, trainer.dist.world),
+            "precision": precision_name(trainer.amp_dtype),
+            "world": trainer.dist.world,
+            "train_images": len(trainer.train_set),
+            "val_images": len(trainer.valset) if trainer.valset else 0,
+            "skipped_unreadable": [str(p) for p, _ in trainer.scan.bad],
+            "pconv_train": "1",
+        }
+    )
+    sessions_path.write_text(json.dumps(sessions, indent=2) + "\n")
+
+
+def batches(trainer: Trainer) -> Iterator[dict[str, torch.Tensor]]:
+    """The batches of steps ``step..end-1`` (nothing to load when there are none)."""
+    if trainer.step >= trainer.end:
+        return iter(())
+    c = trainer.config
+    sampler = StepSampler(
+        len(trainer.train_set), c.batch_size, c.seed, trainer.step, c.steps,
+        trainer.dist.rank, trainer.dist.world,
+    )  # fmt: skip
+    if c.workers:
+        single_threaded_opencv()
+    return iter(
+        DataLoader(
+            trainer.train_set,
+            batch_size=c.batch_size,
+            sampler=sampler,
+            num_workers=c.workers,
+            pin_memory=trainer.device.type == "cuda",
+            worker_init_fn=worker_init,
+            collate_fn=collate,
+            persistent_workers=False,
+            prefetch_factor=4 if c.workers else None,
+        )
+    )

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -25,6 +26,10 @@ from pconv.checkpoint import WEIGHTS_NAME, read_metadata, save_model
 from pconv.files import sha256_file, write_text
 from pconv.model_card import model_card
 from pconv.model_info import ModelInfo
+from pconv.precision import precision_name
+
+if TYPE_CHECKING:
+    from pconv.training.engine import Trainer
 
 CARD_NAME = "MODEL_CARD.md"
 SOURCE = "pconv train (python -m train)"
@@ -102,3 +107,63 @@ def write_card(folder: Path) -> Path:
     weights = Path(folder) / WEIGHTS_NAME
     card = model_card(read_metadata(weights), sha256_file(weights), draft=True)
     return write_text(Path(folder) / CARD_NAME, card)
+
+
+def run_metadata(trainer: Trainer, metrics: dict[str, float]) -> dict[str, str]:
+    """What the weights a run exports say about it: data, schedule, loss, scores."""
+    c = trainer.config
+    val = trainer.val_description if trainer.valset is not None else "none"
+    protocol = (
+        f"{c.size}x{c.size} centre crops (short side scaled to {c.size}), fixed masks "
+        f"({c.masks}), output composited over the known pixels, 8-bit rounding, "
+        "SSIM 11x11 Gaussian sigma 1.5"
+    )
+    training = {
+        "data": list(c.data), "images": len(trainer.train_set),
+        "skipped": len(trainer.scan.bad) + len(trainer.skipped_decode),
+        "val": val, "val_protocol": protocol,
+        "steps": trainer.step, "phase1_steps": min(trainer.step, c.phase1_steps),
+        "phase2_steps": max(0, trainer.step - c.phase1_steps),
+        "lr": c.lr, "finetune_lr": c.finetune_lr, "batch_size": c.batch_size,
+        "world": trainer.dist.world, "crop": c.crop, "flip": c.flip,
+        "masks": masks_text(trainer), "init": trainer.init_path,
+        "precision": precision_name(trainer.amp_dtype),
+        "clip_grad": c.clip_grad, "seed": c.seed, "hours": trainer.elapsed() / 3600,
+        **({"lr_decay": c.lr_decay} if c.lr_decay else {}),
+        "images_seen": trainer.images_seen,
+    }  # fmt: skip
+    if trainer.adversary is not None:
+        training["adversarial"] = {"kind": c.adversarial, **trainer.adversary.describe()}
+    info = {
+        "name": c.name or trainer.run_dir.resolve().name,
+        "data": list(c.data),
+        "images": len(trainer.train_set),
+        "step": trainer.step,
+        "size": c.size,
+        "licence": c.licence,
+        "metrics": metrics,
+        "val_description": val,
+        "val_protocol": protocol,
+        "loss": trainer.loss_fn.describe(),
+        "title": trainer.recipe.title,
+        "training": training,
+        "command": trainer.command,
+        "hardware": hardware(trainer.device, trainer.dist.world),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return build_metadata(info)
+
+
+def masks_text(trainer: Trainer) -> str:
+    """The run's masks in words, for the training record."""
+    c = trainer.config
+    where = {"any": "anywhere", "clear": "clear of the border", "touch": "touching the border"}
+    text = f"{c.masks} on the fly, holes {where[c.border]}"
+    if c.mask_dir:
+        text += f", folder masks from {c.mask_dir}"
+    if c.mask_buckets:
+        text += f", hole-ratio buckets {c.mask_buckets}"
+    if c.mask_pairing == "each":
+        k = trainer.train_set.masks_per_image
+        text += f", each image paired with one mask of each generator ({k} per image)"
+    return text
